@@ -1,0 +1,420 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/telemetry"
+)
+
+// Reader is the part of a kafka-go group reader the consumer uses.
+type Reader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Stats() kafka.ReaderStats
+}
+
+// Indexer writes a batch in one transaction.
+type Indexer interface {
+	Apply(ctx context.Context, b *index.Batch) (*index.Outcome, error)
+}
+
+// Rejection says why a message cannot be indexed.
+type Rejection struct {
+	Code, Message, Path string
+}
+
+// ProfileFunc turns one message into index entries, or a rejection. It must be safe for
+// concurrent use and must not put identity numbers into the rejection.
+type ProfileFunc func(msg kafka.Message) ([]*index.Entry, *Rejection)
+
+// Consumer is one member of the hub's consumer group.
+type Consumer struct {
+	Name      string // consumer group; offsets in ingest_offsets are kept under it
+	Reader    Reader
+	Index     Indexer
+	Profile   ProfileFunc
+	Log       *zap.Logger
+	Metrics   *telemetry.Metrics
+	BatchSize int
+	BatchWait time.Duration
+	Workers   int
+	MaxBytes  int           // larger values are dead-lettered (kafka.too_large)
+	Drain     time.Duration // deadline to finish the batch in hand at shutdown (default 15s)
+
+	// AfterApply, when set, runs after the database commit and before the offset commit
+	// (tests use it to simulate a crash there).
+	AfterApply func(b *index.Batch) error
+}
+
+// ErrStopped is returned by Run when AfterApply stopped the consumer.
+var ErrStopped = errors.New("consumer stopped after apply")
+
+// Run consumes until ctx ends, then finishes the batch in hand (apply and commit) within Drain.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.BatchSize <= 0 || c.BatchWait <= 0 || c.Workers <= 0 || c.MaxBytes <= 0 {
+		return errors.New("consumer needs BatchSize, BatchWait, Workers and MaxBytes")
+	}
+	msgs := make(chan kafka.Message, c.BatchSize)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		backoff := 100 * time.Millisecond
+		for {
+			m, err := c.Reader.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if errors.Is(err, io.EOF) { // reader closed
+					fetchErr <- err
+					return
+				}
+				c.Log.Warn("fetching from Kafka failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+				c.retried("fetch")
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = nextBackoff(backoff)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	lagTick := time.NewTicker(5 * time.Second)
+	defer lagTick.Stop()
+	for {
+		batch, ok := c.collect(ctx, msgs, lagTick.C)
+		if len(batch) > 0 {
+			// Finish this batch even when ctx ends meanwhile: apply and commit under a drain deadline.
+			if err := c.handle(ctx, batch); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			select {
+			case err := <-fetchErr:
+				return fmt.Errorf("reader stopped: %w", err)
+			default:
+			}
+			return nil
+		}
+	}
+}
+
+// collect waits for the first message, then gathers more until BatchSize or BatchWait.
+func (c *Consumer) collect(ctx context.Context, msgs <-chan kafka.Message, lag <-chan time.Time) ([]kafka.Message, bool) {
+	var batch []kafka.Message
+	for len(batch) == 0 {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return nil, false
+			}
+			batch = append(batch, m)
+		case <-lag:
+			c.reportLag()
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	timer := time.NewTimer(c.BatchWait)
+	defer timer.Stop()
+	for len(batch) < c.BatchSize {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, m)
+		case <-timer.C:
+			return batch, true
+		case <-ctx.Done():
+			return batch, false
+		}
+	}
+	return batch, true
+}
+
+func (c *Consumer) reportLag() {
+	if c.Metrics == nil {
+		return
+	}
+	st := c.Reader.Stats()
+	c.Metrics.Lag.WithLabelValues(st.Topic, st.ClientID).Set(float64(st.Lag))
+}
+
+// handle decodes, applies and commits one batch.
+func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
+	start := time.Now()
+	b := c.build(msgs)
+	drain := c.Drain
+	if drain <= 0 {
+		drain = 15 * time.Second
+	}
+	// The write may outlive ctx by the drain deadline: a batch in hand is finished, not abandoned.
+	wctx, cancel := contextUntilDrain(ctx, drain)
+	defer cancel()
+	out, err := c.applyRetrying(wctx, b, msgs)
+	if err != nil {
+		return err // only when the drain deadline passed: nothing committed, the batch is redelivered
+	}
+	if c.AfterApply != nil {
+		if err := c.AfterApply(b); err != nil {
+			return err
+		}
+	}
+	if err := c.commitRetrying(wctx, msgs); err != nil {
+		return err
+	}
+	c.observe(msgs, b, out, time.Since(start))
+	return nil
+}
+
+func (c *Consumer) build(msgs []kafka.Message) *index.Batch {
+	b := &index.Batch{Consumer: c.Name, Positions: make([]index.Position, len(msgs))}
+	entries := make([][]*index.Entry, len(msgs))
+	rejections := make([]*Rejection, len(msgs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	workers := min(c.Workers, len(msgs))
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				entries[i], rejections[i] = c.profile(msgs[i])
+			}
+		}()
+	}
+	for i := range msgs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, m := range msgs {
+		pos := index.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+		b.Positions[i] = pos
+		if r := rejections[i]; r != nil {
+			b.DeadLetters = append(b.DeadLetters, deadLetter(m, pos, r))
+			continue
+		}
+		for _, e := range entries[i] {
+			e.Pos = pos
+			b.Entries = append(b.Entries, e)
+		}
+	}
+	return b
+}
+
+func (c *Consumer) profile(m kafka.Message) (es []*index.Entry, rej *Rejection) {
+	defer func() {
+		if p := recover(); p != nil { // a bug must not stall the partition; the message is kept in the DLQ
+			c.Log.Error("profiling panicked; dead-lettering the message", zap.Any("panic", p),
+				zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
+			es, rej = nil, &Rejection{Code: "internal.panic", Message: fmt.Sprintf("the hub failed on this message (%v); report it to the hub operators", p)}
+		}
+	}()
+	if len(m.Value) > c.MaxBytes {
+		return nil, &Rejection{Code: "kafka.too_large", Message: fmt.Sprintf("message is %d bytes; the hub accepts at most %d: send attachments (presentedForm) by URL instead of inline", len(m.Value), c.MaxBytes)}
+	}
+	return c.Profile(m)
+}
+
+func deadLetter(m kafka.Message, pos index.Position, r *Rejection) index.DeadLetter {
+	h := make(map[string]string, len(m.Headers))
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	return index.DeadLetter{Pos: pos, Key: m.Key, Value: m.Value, Headers: h, Code: r.Code, Message: r.Message, Path: r.Path}
+}
+
+// applyRetrying applies b; transient failures are retried with backoff (consumption pauses),
+// and a batch that fails permanently is split so that only the messages that fail alone are
+// dead-lettered.
+func (c *Consumer) applyRetrying(ctx context.Context, b *index.Batch, msgs []kafka.Message) (*index.Outcome, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		out, err := c.Index.Apply(ctx, b)
+		if err == nil {
+			if backoff > 100*time.Millisecond {
+				c.Log.Info("database writes resumed")
+			}
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
+		}
+		if index.IsTransient(err) {
+			c.Log.Warn("writing batch failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			c.retried("database")
+			if !sleep(ctx, backoff) {
+				return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
+			}
+			backoff = nextBackoff(backoff)
+			continue
+		}
+		c.Log.Error("batch rejected by the database; isolating the failing messages", zap.Error(err))
+		return c.applyIsolated(ctx, b, msgs)
+	}
+}
+
+// applyIsolated applies each message of b alone; one that still fails permanently becomes a dead
+// letter, so it cannot stall its partition.
+func (c *Consumer) applyIsolated(ctx context.Context, b *index.Batch, msgs []kafka.Message) (*index.Outcome, error) {
+	total := &index.Outcome{}
+	byPos := map[index.Position][]*index.Entry{}
+	for _, e := range b.Entries {
+		byPos[e.Pos] = append(byPos[e.Pos], e)
+	}
+	dl := map[index.Position]index.DeadLetter{}
+	for _, d := range b.DeadLetters {
+		dl[d.Pos] = d
+	}
+	for i, pos := range b.Positions {
+		one := &index.Batch{Consumer: b.Consumer, Positions: []index.Position{pos}, Entries: byPos[pos]}
+		if d, ok := dl[pos]; ok {
+			one.DeadLetters = []index.DeadLetter{d}
+		}
+		out, err := c.applyOneRetrying(ctx, one)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			msg := err.Error()
+			if errors.As(err, &pgErr) {
+				msg = pgErr.Message // never the Detail: it may quote values
+			}
+			one.Entries = nil
+			one.DeadLetters = []index.DeadLetter{deadLetter(msgs[i], pos, &Rejection{Code: "index.rejected",
+				Message: "the index refused this report: " + msg})}
+			c.Log.Error("message dead-lettered by the index", zap.String("topic", pos.Topic), zap.Int("partition", pos.Partition),
+				zap.Int64("offset", pos.Offset), zap.String("reason", msg))
+			if out, err = c.applyOneRetrying(ctx, one); err != nil {
+				return nil, err
+			}
+		}
+		addOutcome(total, out)
+	}
+	return total, nil
+}
+
+func (c *Consumer) applyOneRetrying(ctx context.Context, b *index.Batch) (*index.Outcome, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		out, err := c.Index.Apply(ctx, b)
+		if err == nil || !index.IsTransient(err) {
+			return out, err
+		}
+		c.retried("database")
+		if !sleep(ctx, backoff) {
+			return nil, err
+		}
+		backoff = nextBackoff(backoff)
+	}
+}
+
+func (c *Consumer) commitRetrying(ctx context.Context, msgs []kafka.Message) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.Reader.CommitMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			// Applied but not committed: the batch is redelivered and skipped by the index.
+			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
+		}
+		c.Log.Warn("committing offsets failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+		c.retried("commit")
+		if !sleep(ctx, backoff) {
+			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
+		}
+		backoff = nextBackoff(backoff)
+	}
+}
+
+func (c *Consumer) observe(msgs []kafka.Message, b *index.Batch, out *index.Outcome, d time.Duration) {
+	if c.Metrics == nil {
+		return
+	}
+	topic := msgs[0].Topic
+	c.Metrics.Consumed.WithLabelValues(topic).Add(float64(len(msgs)))
+	c.Metrics.BatchSeconds.WithLabelValues(topic).Observe(d.Seconds())
+	c.Metrics.BatchSize.WithLabelValues(topic).Observe(float64(len(msgs)))
+	for k, v := range map[string]int{"new": out.New, "version": out.Versions, "unchanged": out.Unchanged,
+		"history": out.History, "withdrawn": out.Withdrawn, "skipped_redelivery": out.SkippedMessages} {
+		if v > 0 {
+			c.Metrics.Indexed.WithLabelValues(k).Add(float64(v))
+		}
+	}
+	if out.DeadLetters > 0 {
+		for _, dl := range b.DeadLetters {
+			c.Metrics.DeadLettered.WithLabelValues(topic, dl.Code).Inc()
+		}
+	}
+}
+
+func (c *Consumer) retried(stage string) {
+	if c.Metrics != nil {
+		c.Metrics.Retries.WithLabelValues(stage).Inc()
+	}
+}
+
+func addOutcome(t, o *index.Outcome) {
+	if o == nil {
+		return
+	}
+	t.New += o.New
+	t.Versions += o.Versions
+	t.Unchanged += o.Unchanged
+	t.History += o.History
+	t.Withdrawn += o.Withdrawn
+	t.SkippedMessages += o.SkippedMessages
+	t.DeadLetters += o.DeadLetters
+	t.Merges += o.Merges
+	t.Events += o.Events
+	t.Reviews += o.Reviews
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	d *= 2
+	if d > 10*time.Second {
+		d = 10 * time.Second
+	}
+	return d
+}
+
+// contextUntilDrain returns a context that ends drain after parent ends.
+func contextUntilDrain(parent context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(drain, cancel)
+		_ = t
+	})
+	return ctx, func() { stop(); cancel() }
+}

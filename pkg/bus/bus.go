@@ -1,0 +1,141 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Header names of the message contract.
+const (
+	HeaderSource         = "mrhub-source"
+	HeaderErrorCode      = "mrhub-error-code"
+	HeaderErrorMessage   = "mrhub-error-message"
+	HeaderErrorPath      = "mrhub-error-path"
+	HeaderSourceTopic    = "mrhub-source-topic"
+	HeaderSourcePart     = "mrhub-source-partition"
+	HeaderSourceOffset   = "mrhub-source-offset"
+	HeaderDeadLetteredAt = "mrhub-dead-lettered-at"
+)
+
+// Header returns the value of the first header named key, or "".
+func Header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// ReaderConfig is what a consumer-group reader needs.
+type ReaderConfig struct {
+	Brokers  []string
+	GroupID  string
+	Topic    string
+	MaxBytes int // largest message accepted from the broker (fetch size)
+}
+
+// NewReader returns a consumer-group reader. Offsets are committed explicitly (CommitInterval 0:
+// CommitMessages is synchronous), and a new group starts at the first offset.
+func NewReader(c ReaderConfig) (*kafka.Reader, error) {
+	if len(c.Brokers) == 0 || c.GroupID == "" || c.Topic == "" {
+		return nil, errors.New("kafka reader needs brokers, a group id and a topic")
+	}
+	maxBytes := c.MaxBytes
+	if maxBytes < 1<<20 {
+		maxBytes = 1 << 20
+	}
+	cfg := kafka.ReaderConfig{
+		Brokers:                c.Brokers,
+		GroupID:                c.GroupID,
+		Topic:                  c.Topic,
+		MinBytes:               1,
+		MaxBytes:               maxBytes * 4,
+		MaxWait:                250 * time.Millisecond,
+		ReadBatchTimeout:       2 * time.Second,
+		StartOffset:            kafka.FirstOffset,
+		CommitInterval:         0,
+		HeartbeatInterval:      1 * time.Second,
+		SessionTimeout:         10 * time.Second,
+		RebalanceTimeout:       10 * time.Second,
+		JoinGroupBackoff:       500 * time.Millisecond,
+		ReadBackoffMin:         50 * time.Millisecond,
+		ReadBackoffMax:         500 * time.Millisecond,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+		QueueCapacity:          1000,
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka reader config: %w", err)
+	}
+	return kafka.NewReader(cfg), nil
+}
+
+// NewWriter returns a synchronous writer (WriteMessages returns once every message is acknowledged
+// by all in-sync replicas) that places keys like the Java client (murmur2), so partitioning agrees
+// with other producers.
+func NewWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:            kafka.TCP(brokers...),
+		Topic:           topic,
+		Balancer:        &kafka.Murmur2Balancer{},
+		RequiredAcks:    kafka.RequireAll,
+		BatchSize:       1000,
+		BatchBytes:      16 << 20,
+		BatchTimeout:    5 * time.Millisecond,
+		MaxAttempts:     5,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: 1 * time.Second,
+	}
+}
+
+// TopicSpec is a topic the hub expects.
+type TopicSpec struct {
+	Name       string
+	Partitions int
+	Configs    map[string]string
+}
+
+// EnsureTopics creates missing topics through the cluster controller (real Kafka with
+// auto-creation off, or the embedded broker). Existing topics are left as they are.
+func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
+	var d kafka.Dialer
+	d.Timeout = 10 * time.Second
+	var conn *kafka.Conn
+	var err error
+	for _, b := range brokers {
+		if conn, err = d.DialContext(ctx, "tcp", b); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("finding the Kafka controller: %w", err)
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("connecting to the Kafka controller: %w", err)
+	}
+	defer cc.Close()
+	for _, s := range specs {
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: -1}
+		for k, v := range s.Configs {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		err := cc.CreateTopics(tc)
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}

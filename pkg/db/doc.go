@@ -1,0 +1,7 @@
+// Package db opens mrhub's PostgreSQL pool, creates the database when it is missing, and applies
+// the embedded forward-only migrations of package schemas.
+//
+// Migrate takes a session advisory lock so that several hub instances starting together apply
+// each migration exactly once; applied versions are recorded in schema_migrations with the
+// migration's SHA-256, and a changed landed migration is refused rather than silently skipped.
+package db

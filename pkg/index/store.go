@@ -1,0 +1,476 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mrhub/mrhub/pkg/identity"
+)
+
+// Batch is what one consumer transaction writes.
+type Batch struct {
+	Consumer    string     // consumer group (or replay name) owning the offsets
+	Positions   []Position // every message of the batch, indexed or not
+	Entries     []*Entry   // in delivery order
+	DeadLetters []DeadLetter
+}
+
+// Outcome counts what Apply did.
+type Outcome struct {
+	New, Versions, Unchanged, History, Withdrawn int
+	SkippedMessages                              int // already applied before a crash (offset below ingest_offsets)
+	DeadLetters                                  int
+	Merges                                       int
+	Events                                       int
+	Reviews                                      int
+}
+
+// Store writes batches into the index.
+type Store struct {
+	pool     *pgxpool.Pool
+	indexTop string
+	dlqTop   string
+}
+
+// NewStore returns a store publishing index events to indexTopic and dead letters to dlqTopic
+// through the outbox.
+func NewStore(pool *pgxpool.Pool, indexTopic, dlqTopic string) *Store {
+	return &Store{pool: pool, indexTop: indexTopic, dlqTop: dlqTopic}
+}
+
+// IsTransient reports whether err is worth retrying: the database was unreachable, the
+// transaction lost a race with another hub instance (unique violation on a new report or
+// identifier, deadlock, serialization failure), or the server is shutting down.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505", "40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
+			return true
+		}
+		return false
+	}
+	// Connection-level failures (dial, reset, EOF, timeout) carry no SQLSTATE.
+	return true
+}
+
+type reportState struct {
+	exists      bool
+	version     int
+	maxVersion  int
+	rank        string
+	hashes      map[string]bool
+	current     *Entry // entry that is current after this batch (nil: unchanged)
+	patientID   int64
+	newVersions int
+}
+
+// Apply writes b in one transaction and returns what it did.
+func (s *Store) Apply(ctx context.Context, b *Batch) (*Outcome, error) {
+	out := &Outcome{}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		*out = Outcome{}
+		return s.apply(ctx, tx, b, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) error {
+	// 1. Offsets already applied (crash between database commit and Kafka commit).
+	next, err := s.lockOffsets(ctx, tx, b)
+	if err != nil {
+		return err
+	}
+	applied := func(p Position) bool { return p.Offset < next[posKey{p.Topic, p.Partition}] }
+	var entries []*Entry
+	for _, e := range b.Entries {
+		if !applied(e.Pos) {
+			entries = append(entries, e)
+		}
+	}
+	var dls []DeadLetter
+	for _, d := range b.DeadLetters {
+		if !applied(d.Pos) {
+			dls = append(dls, d)
+		}
+	}
+	for _, p := range b.Positions {
+		if applied(p) {
+			out.SkippedMessages++
+		}
+	}
+
+	// 2. Patients.
+	var pres *identity.Result
+	if len(entries) > 0 {
+		reqs := make([]identity.Request, len(entries))
+		for i, e := range entries {
+			reqs[i] = e.Patient
+		}
+		if pres, err = identity.Resolve(ctx, tx, reqs); err != nil {
+			return err
+		}
+		out.Merges = len(pres.Merges)
+		out.Reviews = pres.Reviews
+	}
+
+	// 3. Reports: lock existing rows in id order, decide in memory.
+	states, err := s.loadReports(ctx, tx, entries)
+	if err != nil {
+		return err
+	}
+	type version struct {
+		e       *Entry
+		version int
+	}
+	var versions []version
+	for i, e := range entries {
+		st := states[e.ID]
+		h := string(e.ContentHash)
+		if st.hashes[h] {
+			out.Unchanged++
+			continue
+		}
+		st.hashes[h] = true
+		st.maxVersion++
+		versions = append(versions, version{e, st.maxVersion})
+		rank := e.Rank()
+		if (!st.exists && st.current == nil) || CompareRank(rank, st.rank) > 0 {
+			st.current = e
+			st.rank = rank
+			st.version = st.maxVersion
+			st.patientID = pres.PatientIDs[i]
+			switch {
+			case Withdrawn(e.Status):
+				out.Withdrawn++
+			case st.exists || st.newVersions > 0:
+				out.Versions++
+			default:
+				out.New++
+			}
+		} else {
+			out.History++
+		}
+		st.newVersions++
+	}
+
+	// 4. Write reports, versions, observations.
+	var changed []string
+	newRows := [][]any{}
+	upd := &pgx.Batch{}
+	for id, st := range states {
+		if st.current == nil {
+			if st.newVersions > 0 {
+				upd.Queue(`UPDATE reports SET max_version = $2 WHERE id = $1`, id, st.maxVersion)
+			}
+			continue
+		}
+		changed = append(changed, id)
+		e := st.current
+		if !st.exists {
+			newRows = append(newRows, []any{e.ID, e.NaturalKey, e.Performer, e.IdentifierSystem, e.IdentifierValue, st.patientID,
+				nullStr(e.Item), e.Kind, e.CodeSystem, e.Code, e.CodeDisplay, e.Category, e.Status, !Withdrawn(e.Status),
+				e.Effective, e.Issued, e.Clock, e.HRScope, st.version, st.maxVersion, st.rank, e.ContentHash, e.Source})
+			continue
+		}
+		upd.Queue(`UPDATE reports SET performer=$2, identifier_system=$3, identifier_value=$4, patient_id=$5, item=$6, kind=$7,
+			code_system=$8, code=$9, code_display=$10, category=$11, status=$12, current=$13, effective=$14, issued=$15, clock=$16,
+			hr_scope=$17, version=$18, max_version=$19, version_rank=$20, content_hash=$21, source=$22, updated_at=now(),
+			seq=nextval('reports_seq') WHERE id=$1`,
+			e.ID, e.Performer, e.IdentifierSystem, e.IdentifierValue, st.patientID, nullStr(e.Item), e.Kind, e.CodeSystem, e.Code,
+			e.CodeDisplay, e.Category, e.Status, !Withdrawn(e.Status), e.Effective, e.Issued, e.Clock, e.HRScope, st.version,
+			st.maxVersion, st.rank, e.ContentHash, e.Source)
+	}
+	sort.Strings(changed)
+	if len(newRows) > 0 {
+		sort.Slice(newRows, func(i, j int) bool { return newRows[i][0].(string) < newRows[j][0].(string) })
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"reports"}, []string{"id", "natural_key", "performer", "identifier_system",
+			"identifier_value", "patient_id", "item", "kind", "code_system", "code", "code_display", "category", "status", "current",
+			"effective", "issued", "clock", "hr_scope", "version", "max_version", "version_rank", "content_hash", "source"},
+			pgx.CopyFromRows(newRows)); err != nil {
+			return fmt.Errorf("inserting reports: %w", err)
+		}
+	}
+	if upd.Len() > 0 {
+		if err := tx.SendBatch(ctx, upd).Close(); err != nil {
+			return fmt.Errorf("updating reports: %w", err)
+		}
+	}
+	if len(versions) > 0 {
+		rows := make([][]any, len(versions))
+		for i, v := range versions {
+			e := v.e
+			rows[i] = []any{e.ID, v.version, e.ContentHash, e.Status, e.Rank(), e.MetaVersionID, e.LastUpdated, e.Issued, e.Source,
+				e.Pos.Topic, e.Pos.Partition, e.Pos.Offset, json.RawMessage(e.Resource)}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"report_versions"}, []string{"report_id", "version", "content_hash", "status",
+			"version_rank", "meta_version_id", "last_updated", "issued", "source", "kafka_topic", "kafka_partition", "kafka_offset", "resource"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("storing report versions: %w", err)
+		}
+	}
+	if err := s.writeResults(ctx, tx, states, changed); err != nil {
+		return err
+	}
+
+	// 5. Merged patients move their reports.
+	if pres != nil {
+		for _, m := range pres.Merges {
+			rows, err := tx.Query(ctx, `UPDATE reports SET patient_id = $2, updated_at = now(), seq = nextval('reports_seq')
+				WHERE patient_id = $1 RETURNING id`, m.From, m.Into)
+			if err != nil {
+				return fmt.Errorf("moving reports of merged patient: %w", err)
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("moving reports of merged patient: %w", err)
+			}
+			changed = append(changed, ids...)
+			for _, t := range []string{"observations", "imaging_studies"} {
+				if _, err := tx.Exec(ctx, `UPDATE `+t+` SET patient_id = $2 WHERE patient_id = $1`, m.From, m.Into); err != nil {
+					return fmt.Errorf("moving %s of merged patient: %w", t, err)
+				}
+			}
+		}
+	}
+
+	// 6. Outbox: index events and dead letters.
+	n, err := s.writeEvents(ctx, tx, changed)
+	if err != nil {
+		return err
+	}
+	out.Events = n
+	if len(dls) > 0 {
+		rows := make([][]any, len(dls))
+		for i, d := range dls {
+			h := map[string]string{}
+			for k, v := range d.Headers {
+				h[k] = v
+			}
+			h["mrhub-error-code"] = d.Code
+			h["mrhub-error-message"] = d.Message
+			h["mrhub-error-path"] = d.Path
+			h["mrhub-source-topic"] = d.Pos.Topic
+			h["mrhub-source-partition"] = strconv.Itoa(d.Pos.Partition)
+			h["mrhub-source-offset"] = strconv.FormatInt(d.Pos.Offset, 10)
+			h["mrhub-dead-lettered-at"] = time.Now().UTC().Format(time.RFC3339)
+			hj, _ := json.Marshal(h)
+			key := d.Key
+			if key == nil {
+				key = []byte{}
+			}
+			rows[i] = []any{s.dlqTop, key, d.Value, json.RawMessage(hj)}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"topic", "key", "value", "headers"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("writing dead letters to the outbox: %w", err)
+		}
+		out.DeadLetters = len(dls)
+	}
+
+	// 7. Offsets.
+	return s.saveOffsets(ctx, tx, b)
+}
+
+type posKey struct {
+	topic     string
+	partition int
+}
+
+func (s *Store) lockOffsets(ctx context.Context, tx pgx.Tx, b *Batch) (map[posKey]int64, error) {
+	next := map[posKey]int64{}
+	if len(b.Positions) == 0 {
+		return next, nil
+	}
+	var topics []string
+	var parts []int32
+	seen := map[posKey]bool{}
+	for _, p := range b.Positions {
+		k := posKey{p.Topic, p.Partition}
+		if !seen[k] {
+			seen[k] = true
+			topics = append(topics, p.Topic)
+			parts = append(parts, int32(p.Partition))
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ingest_offsets(consumer, topic, partition, next_offset)
+		SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS q(t, p) ORDER BY t, p
+		ON CONFLICT DO NOTHING`, b.Consumer, topics, parts); err != nil {
+		return nil, fmt.Errorf("registering partitions: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT o.topic, o.partition, o.next_offset FROM ingest_offsets o
+		JOIN unnest($2::text[], $3::int[]) AS q(t, p) ON o.topic = q.t AND o.partition = q.p
+		WHERE o.consumer = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o`, b.Consumer, topics, parts)
+	if err != nil {
+		return nil, fmt.Errorf("locking partition offsets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k posKey
+		var n int64
+		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
+			return nil, err
+		}
+		next[k] = n
+	}
+	return next, rows.Err()
+}
+
+func (s *Store) saveOffsets(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	max := map[posKey]int64{}
+	for _, p := range b.Positions {
+		k := posKey{p.Topic, p.Partition}
+		if v, ok := max[k]; !ok || p.Offset > v {
+			max[k] = p.Offset
+		}
+	}
+	if len(max) == 0 {
+		return nil
+	}
+	var topics []string
+	var parts []int32
+	var offs []int64
+	for k, v := range max {
+		topics = append(topics, k.topic)
+		parts = append(parts, int32(k.partition))
+		offs = append(offs, v+1)
+	}
+	_, err := tx.Exec(ctx, `UPDATE ingest_offsets o SET next_offset = GREATEST(o.next_offset, q.n), updated_at = now()
+		FROM unnest($2::text[], $3::int[], $4::bigint[]) AS q(t, p, n)
+		WHERE o.consumer = $1 AND o.topic = q.t AND o.partition = q.p`, b.Consumer, topics, parts, offs)
+	if err != nil {
+		return fmt.Errorf("saving partition offsets: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) loadReports(ctx context.Context, tx pgx.Tx, entries []*Entry) (map[string]*reportState, error) {
+	states := map[string]*reportState{}
+	var ids []string
+	for _, e := range entries {
+		if _, ok := states[e.ID]; !ok {
+			states[e.ID] = &reportState{hashes: map[string]bool{}}
+			ids = append(ids, e.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return states, nil
+	}
+	sort.Strings(ids)
+	rows, err := tx.Query(ctx, `SELECT id, version, max_version, version_rank, patient_id FROM reports
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("locking reports: %w", err)
+	}
+	var existing []string
+	for rows.Next() {
+		var id string
+		st := &reportState{exists: true, hashes: map[string]bool{}}
+		if err := rows.Scan(&id, &st.version, &st.maxVersion, &st.rank, &st.patientID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		states[id] = st
+		existing = append(existing, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("locking reports: %w", err)
+	}
+	if len(existing) == 0 {
+		return states, nil
+	}
+	rows, err = tx.Query(ctx, `SELECT report_id, content_hash FROM report_versions WHERE report_id = ANY($1)`, existing)
+	if err != nil {
+		return nil, fmt.Errorf("loading report versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		states[id].hashes[string(h)] = true
+	}
+	return states, rows.Err()
+}
+
+// writeResults replaces the observations and imaging studies of every report whose current
+// version changed; a withdrawn report keeps none.
+func (s *Store) writeResults(ctx context.Context, tx pgx.Tx, states map[string]*reportState, changed []string) error {
+	var replace []string
+	var obs, img [][]any
+	for _, id := range changed {
+		st := states[id]
+		if st.exists {
+			replace = append(replace, id)
+		}
+		e := st.current
+		if Withdrawn(e.Status) {
+			continue
+		}
+		for i, o := range e.Observations {
+			item := o.Item
+			if item == "" {
+				item = e.Item
+			}
+			eff := o.Effective
+			if eff == nil {
+				eff = &e.Clock
+			}
+			obs = append(obs, []any{id + "-" + strconv.Itoa(i+1), id, i + 1, st.patientID, nullStr(item), o.CodeSystem, o.Code,
+				o.CodeDisplay, o.Status, eff, o.ValueNum, o.ValueText, o.Unit, o.RefLow, o.RefHigh, o.Interpretation, json.RawMessage(o.Resource)})
+		}
+		for i, m := range e.Imaging {
+			img = append(img, []any{id + "-" + strconv.Itoa(i+1), id, i + 1, st.patientID, m.StudyUID, m.Accession, m.Modality, m.Started,
+				json.RawMessage(m.Resource)})
+		}
+	}
+	if len(replace) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM observations WHERE report_id = ANY($1)`, replace); err != nil {
+			return fmt.Errorf("replacing observations: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM imaging_studies WHERE report_id = ANY($1)`, replace); err != nil {
+			return fmt.Errorf("replacing imaging studies: %w", err)
+		}
+	}
+	if len(obs) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"observations"}, []string{"id", "report_id", "ordinal", "patient_id", "item",
+			"code_system", "code", "code_display", "status", "effective", "value_num", "value_text", "unit", "ref_low", "ref_high",
+			"interpretation", "resource"}, pgx.CopyFromRows(obs)); err != nil {
+			return fmt.Errorf("storing observations: %w", err)
+		}
+	}
+	if len(img) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"imaging_studies"}, []string{"id", "report_id", "ordinal", "patient_id",
+			"study_uid", "accession", "modality", "started", "resource"}, pgx.CopyFromRows(img)); err != nil {
+			return fmt.Errorf("storing imaging studies: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
