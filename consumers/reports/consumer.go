@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -259,6 +260,15 @@ func (c *Consumer) applyRetrying(ctx context.Context, b *index.Batch, msgs []kaf
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
+		}
+		if index.IsContention(err) {
+			// Lost a race with another hub instance or consumer: the other side has committed,
+			// so try again at once (with jitter, so that two losers do not collide again).
+			c.retried("contention")
+			if !sleep(ctx, time.Duration(5+rand.IntN(45))*time.Millisecond) {
+				return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
+			}
+			continue
 		}
 		if index.IsTransient(err) {
 			c.Log.Warn("writing batch failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))

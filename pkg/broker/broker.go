@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
+
+	"github.com/mrhub/mrhub/pkg/config"
 )
 
 // Topic is a topic to create at start (kept when it already exists).
@@ -93,5 +95,16 @@ func (z zapLogger) Logf(level kfake.LogLevel, format string, args ...any) {
 		z.l.Sugar().Warnf(format, args...)
 	default:
 		z.l.Sugar().Debugf(format, args...)
+	}
+}
+
+// HubTopics lists the hub's topics with their partition counts and configs; the index topic is
+// compacted.
+func HubTopics(partitions int32) []Topic {
+	return []Topic{
+		{Name: config.TopicReports, Partitions: partitions},
+		{Name: config.TopicDLQ, Partitions: partitions},
+		{Name: config.TopicIndex, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: config.TopicDecisions, Partitions: partitions},
 	}
 }

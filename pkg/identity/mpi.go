@@ -53,6 +53,11 @@ type Result struct {
 	Merges     []Merge // in the order applied
 	Created    int
 	Reviews    int // probable-match or conflict review items opened
+	// Changed lists the live ids of patients that existed before the batch and whose identity
+	// it changed: an identifier attached, provisional upgraded to identified, or a provisional
+	// patient merged into them. Their reports' index events name the patient by its identifiers,
+	// so every one of those reports needs a fresh event (index.Store.Apply emits them).
+	Changed []int64
 }
 
 type patientState struct {
@@ -97,7 +102,7 @@ func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 			JOIN patient_identifiers pi USING (kind, issuer, value_hash)
 			JOIN patients p ON p.id = pi.patient_id
 			ORDER BY pi.kind, pi.issuer, pi.value_hash
-			FOR UPDATE OF pi, p`, kinds, issuers, hashes)
+			FOR UPDATE OF pi`, kinds, issuers, hashes)
 		if err != nil {
 			return nil, fmt.Errorf("loading patient identifiers: %w", err)
 		}
@@ -308,6 +313,24 @@ func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 		res.PatientIDs[i] = resolve(res.PatientIDs[i])
 	}
 	res.Created = len(newPatients)
+	changed := map[int64]bool{}
+	for _, a := range attaches {
+		if a.pid > 0 { // temporary ids (< 0) are patients created by this batch: no earlier reports
+			changed[resolve(a.pid)] = true
+		}
+	}
+	for id := range upgraded {
+		changed[resolve(id)] = true
+	}
+	for _, m := range res.Merges {
+		changed[m.Into] = true
+	}
+	for id := range changed {
+		if id > 0 {
+			res.Changed = append(res.Changed, id)
+		}
+	}
+	sort.Slice(res.Changed, func(i, j int) bool { return res.Changed[i] < res.Changed[j] })
 
 	// 5. Review queue: conflicts, and probable matches of new patients on demographics.
 	for _, rv := range reviews {

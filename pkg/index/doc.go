@@ -9,8 +9,9 @@
 //   - patients are resolved (identity.Resolve);
 //   - each report is deduplicated on its natural key: the same content again is a no-op; a new
 //     version is stored in history and becomes current only when it ranks above the current one
-//     (meta.versionId, then meta.lastUpdated, then issued, then status, then content hash), so an
-//     older version that arrives late never regresses the index; cancelled and entered-in-error
+//     (meta.versionId, then meta.lastUpdated, then issued, then status, then content hash; a
+//     version lacking a criterion ranks below one that has it, see CompareRank), so an older
+//     version that arrives late never regresses the index; cancelled and entered-in-error
 //     withdraw the report (current = false, a tombstone on the index topic);
 //   - outbox rows (index events, dead letters) and the partition offsets are written in the same
 //     transaction.

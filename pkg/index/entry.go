@@ -93,7 +93,7 @@ var statusPrecedence = map[string]int{
 // Rank is the version ordering key of an entry: meta.versionId, then meta.lastUpdated, then
 // issued, then status precedence, then content hash (so equal-looking versions still order the
 // same way on every instance). Encoded as a string stored with the version; compare with
-// CompareRank, which skips a criterion that one side lacks.
+// CompareRank.
 func (e *Entry) Rank() string {
 	var b strings.Builder
 	if n, err := strconv.ParseUint(e.MetaVersionID, 10, 63); err == nil {
@@ -118,34 +118,60 @@ func (e *Entry) Rank() string {
 
 const rankTime = "2006-01-02T15:04:05.000000000Z"
 
-// CompareRank returns -1, 0 or 1. Each of versionId, lastUpdated and issued decides only when both
-// ranks carry it and they differ; status precedence and content hash always do.
+// CompareRank returns -1, 0 or 1: the criteria in order (numeric meta.versionId, lastUpdated,
+// issued, status precedence, content hash), the first that differs decides, and a version that
+// lacks a criterion ranks below one that has it. A non-numeric versionId (an opaque etag or
+// uuid) carries no order and counts as absent.
+//
+// The order must be a strict total order (antisymmetric and transitive): Apply keeps, version
+// after version in arrival order, whichever ranks higher, and only a total order makes that
+// winner independent of the arrival order. Skipping a criterion that only one side carries
+// looks gentler but is not transitive: (v1, issued 03:00) < (v2, issued 01:00) by versionId,
+// (v2, issued 01:00) < (no versionId, issued 02:00) by issued, and (no versionId, issued
+// 02:00) < (v1, issued 03:00) by issued again, so the survivor depended on the delivery order.
 func CompareRank(a, b string) int {
 	pa, pb := strings.Split(a, "|"), strings.Split(b, "|")
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		x, y := pa[i], pb[i]
-		if i < 3 && (x == "" || y == "") {
+		if i == 0 {
+			x, y = numericVersion(x), numericVersion(y)
+		}
+		if x == y {
 			continue
 		}
-		if x != y {
-			if i == 0 && x[0] != y[0] { // numeric vs non-numeric versionIds: not comparable
-				continue
-			}
-			if i == 3 {
-				xi, _ := strconv.Atoi(x)
-				yi, _ := strconv.Atoi(y)
+		if i == 3 && x != "" && y != "" {
+			xi, _ := strconv.Atoi(x)
+			yi, _ := strconv.Atoi(y)
+			if xi != yi {
 				if xi < yi {
 					return -1
 				}
 				return 1
 			}
-			if x < y {
-				return -1
-			}
-			return 1
+			continue
 		}
+		// "" (absent) sorts below anything; versionIds are zero-padded and times fixed-width
+		// UTC, so byte order is their order.
+		if x < y {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case len(pa) < len(pb):
+		return -1
+	case len(pa) > len(pb):
+		return 1
 	}
 	return 0
+}
+
+// numericVersion keeps a numeric versionId rank field and blanks an opaque one.
+func numericVersion(f string) string {
+	if strings.HasPrefix(f, "n") {
+		return f
+	}
+	return ""
 }
 
 func leftPad(s string, n int) string {

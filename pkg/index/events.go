@@ -62,16 +62,26 @@ type EventPatientID struct {
 }
 
 // writeEvents reads the final state of the changed reports and queues one outbox record each:
-// the index entry, or a tombstone when the report is withdrawn.
-func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, changed []string) (int, error) {
-	if len(changed) == 0 {
+// the index entry, or a tombstone when the report is withdrawn. Reports in patientOnly and not
+// in changed kept their version; only their patient changed (merge, new identifier): their
+// change is "patient_merge".
+func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, changed, patientOnly []string) (int, error) {
+	if len(changed) == 0 && len(patientOnly) == 0 {
 		return 0, nil
 	}
-	uniq := changed[:0:0]
+	var uniq []string
 	seen := map[string]bool{}
 	for _, id := range changed {
 		if !seen[id] {
 			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	onlyPatient := map[string]bool{}
+	for _, id := range patientOnly {
+		if !seen[id] {
+			seen[id] = true
+			onlyPatient[id] = true
 			uniq = append(uniq, id)
 		}
 	}
@@ -82,6 +92,9 @@ func (s *Store) writeEvents(ctx context.Context, tx pgx.Tx, changed []string) (i
 	}
 	rows := make([][]any, 0, len(events))
 	for i, ev := range events {
+		if onlyPatient[ev.ID] {
+			ev.Change = "patient_merge"
+		}
 		var value any // nil = tombstone
 		if current[i] {
 			b, err := json.Marshal(ev)

@@ -47,6 +47,20 @@ func NewStore(pool *pgxpool.Pool, indexTopic, dlqTopic string) *Store {
 	return &Store{pool: pool, indexTop: indexTopic, dlqTop: dlqTopic}
 }
 
+// IsContention reports whether err means the transaction lost a race with another writer (a
+// concurrent insert of the same new report or identifier, a deadlock, a serialization failure):
+// retrying at once, with a little jitter, succeeds because the other writer has committed.
+func IsContention(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505", "40001", "40P01":
+			return true
+		}
+	}
+	return false
+}
+
 // IsTransient reports whether err is worth retrying: the database was unreachable, the
 // transaction lost a race with another hub instance (unique violation on a new report or
 // identifier, deadlock, serialization failure), or the server is shutting down.
@@ -232,6 +246,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 	}
 
 	// 5. Merged patients move their reports.
+	var patientOnly []string
 	if pres != nil {
 		for _, m := range pres.Merges {
 			rows, err := tx.Query(ctx, `UPDATE reports SET patient_id = $2, updated_at = now(), seq = nextval('reports_seq')
@@ -243,7 +258,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 			if err != nil {
 				return fmt.Errorf("moving reports of merged patient: %w", err)
 			}
-			changed = append(changed, ids...)
+			patientOnly = append(patientOnly, ids...)
 			for _, t := range []string{"observations", "imaging_studies"} {
 				if _, err := tx.Exec(ctx, `UPDATE `+t+` SET patient_id = $2 WHERE patient_id = $1`, m.From, m.Into); err != nil {
 					return fmt.Errorf("moving %s of merged patient: %w", t, err)
@@ -252,8 +267,24 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		}
 	}
 
+	// 5b. Patients whose identity changed (identifier attached, provisional identified, merged
+	// into): their current reports' events name the patient by its identifiers, so re-emit them.
+	// Lock the rows (in id order) so that the event is ordered after any concurrent change of
+	// the same report, as for every other index event.
+	if pres != nil && len(pres.Changed) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id FROM reports WHERE patient_id = ANY($1) AND current ORDER BY id FOR UPDATE`, pres.Changed)
+		if err != nil {
+			return fmt.Errorf("locking reports of re-identified patients: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("locking reports of re-identified patients: %w", err)
+		}
+		patientOnly = append(patientOnly, ids...)
+	}
+
 	// 6. Outbox: index events and dead letters.
-	n, err := s.writeEvents(ctx, tx, changed)
+	n, err := s.writeEvents(ctx, tx, changed, patientOnly)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,13 @@
 package profile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +130,8 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	e.Performer = performer
 
 	// Patient.
-	if err := p.patient(v, e); err != nil {
+	secrets, err := p.patient(v, e)
+	if err != nil {
 		return nil, err
 	}
 
@@ -229,19 +232,33 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	sum := sha256.Sum256([]byte(e.NaturalKey))
 	e.ID = hex.EncodeToString(sum[:16])
 
-	// Content and results.
+	// Content and results, stored with identity numbers masked (see redact). The content hash
+	// covers what is stored plus the keyed hash of every number masked in it: a plain SHA-256
+	// of the unmasked bytes would let anyone holding the stored resource and the published
+	// content_hash recover the masked digits by trying the few million candidates.
+	used := make([]bool, len(secrets))
 	h := sha256.New()
-	h.Write(v.Raw)
-	e.Resource = v.Raw
+	e.Resource = redact(v.Raw, secrets, used)
+	h.Write(e.Resource)
 	for _, r := range v.Results {
+		o := p.observation(r, performer)
+		o.Resource = redact(r.Raw, secrets, used)
 		h.Write([]byte{0})
-		h.Write(r.Raw)
-		e.Observations = append(e.Observations, p.observation(r, performer))
+		h.Write(o.Resource)
+		e.Observations = append(e.Observations, o)
 	}
 	for _, s := range v.Imaging {
+		m := p.imaging(s)
+		m.Resource = redact(s.Raw, secrets, used)
 		h.Write([]byte{1})
-		h.Write(s.Raw)
-		e.Imaging = append(e.Imaging, p.imaging(s))
+		h.Write(m.Resource)
+		e.Imaging = append(e.Imaging, m)
+	}
+	for i, u := range used {
+		if u {
+			h.Write([]byte{2})
+			h.Write(secrets[i].hash)
+		}
 	}
 	e.ContentHash = h.Sum(nil)
 	return e, nil
@@ -289,7 +306,7 @@ func (p *Profiler) institution(ids []fhir.Identifier) (string, bool) {
 }
 
 // patient fills e.Patient from the subject.
-func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) error {
+func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error) {
 	dr := v.Report
 	path := v.Path + ".subject"
 	var ids []fhir.Identifier
@@ -319,8 +336,9 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) error {
 		ids = []fhir.Identifier{*dr.Subject.Identifier}
 	}
 	if dr.Subject == nil {
-		return &Error{Code: CodeNoIdentity, Path: v.Path, Msg: "report has no subject: the patient cannot be identified"}
+		return nil, &Error{Code: CodeNoIdentity, Path: v.Path, Msg: "report has no subject: the patient cannot be identified"}
 	}
+	var secrets []secret
 	seen := map[string]bool{}
 	for i, id := range ids {
 		if id.Value == "" {
@@ -331,7 +349,7 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) error {
 		case contains(ResidentIDSystems, id.System):
 			kind = identity.KindNationalID
 			if err := identity.ValidateResidentID(id.Value); err != nil {
-				return &Error{Code: CodeBadResidentID, Path: fmt.Sprintf("%s.identifier[%d]", subjectPath(v), i),
+				return nil, &Error{Code: CodeBadResidentID, Path: fmt.Sprintf("%s.identifier[%d]", subjectPath(v), i),
 					Msg: "resident ID number is invalid: " + redactIDError(err)}
 			}
 		case contains(InsuranceSystems, id.System):
@@ -342,21 +360,65 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) error {
 			continue
 		}
 		hash := p.Hasher.Hash(kind, issuer, id.Value)
+		masked := identity.Mask(kind, id.Value)
+		if kind != identity.KindMRN {
+			secrets = append(secrets, newSecret(kind, id.Value, masked, hash))
+		}
 		k := kind + issuer + string(hash)
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		e.Patient.Keys = append(e.Patient.Keys, identity.Key{Kind: kind, Issuer: issuer, Hash: hash, Masked: identity.Mask(kind, id.Value)})
+		e.Patient.Keys = append(e.Patient.Keys, identity.Key{Kind: kind, Issuer: issuer, Hash: hash, Masked: masked})
 	}
 	if len(e.Patient.Keys) == 0 {
 		msg := "subject has no resident ID (" + ResidentIDSystems[0] + "), insurance number (" + InsuranceSystems[0] + ") or MRN (identifier type MR)"
 		if v.Subject == nil && dr.Subject.Identifier == nil {
 			msg = "subject does not resolve to a Patient in the message and carries no identifier: include the Patient resource or give subject.identifier"
 		}
-		return &Error{Code: CodeNoIdentity, Path: path, Msg: msg}
+		return nil, &Error{Code: CodeNoIdentity, Path: path, Msg: msg}
 	}
-	return nil
+	return secrets, nil
+}
+
+// secret is a resident ID or insurance number of the subject, in the spellings it may take in
+// the message, with its masked form and keyed hash.
+type secret struct {
+	forms  [][]byte // longest first
+	masked []byte
+	hash   []byte
+}
+
+func newSecret(kind, value, masked string, hash []byte) secret {
+	sc := secret{masked: []byte(masked), hash: hash}
+	seen := map[string]bool{}
+	for _, f := range []string{value, strings.TrimSpace(value), strings.ToUpper(strings.TrimSpace(value)),
+		strings.ToLower(strings.TrimSpace(value))} {
+		if len(f) >= 6 && !seen[f] {
+			seen[f] = true
+			sc.forms = append(sc.forms, []byte(f))
+		}
+	}
+	sort.SliceStable(sc.forms, func(i, j int) bool { return len(sc.forms[i]) > len(sc.forms[j]) })
+	return sc
+}
+
+// redact replaces every spelling of the subject's identity numbers in raw with the masked form,
+// so that no plaintext national ID or insurance number is stored: a contained Patient, a
+// logical reference (subject.identifier) or a conditional reference (Patient?identifier=…)
+// carries them inside the report and its observations. used records which secrets occurred.
+// The masked forms are plain ASCII, so the JSON stays valid.
+func redact(raw []byte, secrets []secret, used []bool) []byte {
+	out := raw
+	for i, sc := range secrets {
+		for _, f := range sc.forms {
+			if bytes.Contains(out, f) {
+				out = bytes.ReplaceAll(out, f, sc.masked)
+				used[i] = true
+			}
+		}
+	}
+	return out
 }
 
 func subjectPath(v *fhir.ReportView) string {
@@ -366,13 +428,11 @@ func subjectPath(v *fhir.ReportView) string {
 	return v.Path + ".subject"
 }
 
-// redactIDError keeps the reason of a resident-ID error without the number itself.
+// redactIDError keeps the reason of a resident-ID error ("bad check digit: expected 7, got 0").
+// identity.ValidateResidentID never repeats the number in its errors; only the generic prefix
+// is dropped (keeping just the text after the last ": " lost the reason itself).
 func redactIDError(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 && i+2 < len(s) {
-		return s[i+2:]
-	}
-	return s
+	return strings.TrimPrefix(err.Error(), identity.ErrResidentID.Error()+": ")
 }
 
 func isMRN(id fhir.Identifier) bool {

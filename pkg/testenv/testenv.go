@@ -88,22 +88,12 @@ func EmptyDB(t testing.TB) (string, *pgxpool.Pool) {
 // directory, closed when t ends.
 func Broker(t testing.TB, partitions int32) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(broker.Options{DataDir: t.TempDir(), Topics: HubTopics(partitions), MaxMessageBytes: 8 << 20})
+	b, err := broker.Start(broker.Options{DataDir: t.TempDir(), Topics: broker.HubTopics(partitions), MaxMessageBytes: 8 << 20})
 	if err != nil {
 		t.Fatalf("starting embedded broker: %v", err)
 	}
 	t.Cleanup(b.Close)
 	return b
-}
-
-// HubTopics lists the hub's topics for the embedded broker.
-func HubTopics(partitions int32) []broker.Topic {
-	return []broker.Topic{
-		{Name: config.TopicReports, Partitions: partitions},
-		{Name: config.TopicDLQ, Partitions: partitions},
-		{Name: config.TopicIndex, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}},
-		{Name: config.TopicDecisions, Partitions: partitions},
-	}
 }
 
 // Key returns a random identity key in hex.

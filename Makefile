@@ -1,0 +1,37 @@
+# mrhub — the two commands of the README are `make demo` and `make test`.
+GO      ?= go
+PKGS    ?= ./...
+BIN     := bin/mrhub
+
+.PHONY: build demo test test-race bench fuzz vet fmt tidy-check clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mrhub
+
+## demo: embedded broker, PostgreSQL database, seeds, hub, simulated hospitals (Ctrl-C stops)
+demo: build
+	./$(BIN) demo
+
+## test: vet, then every test against the local PostgreSQL and an embedded broker
+test: vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## bench: the ingest benchmark (prints `ingest reports_per_s=… ratio=… rss_mb=…` last)
+bench: build
+	./$(BIN) bench ingest
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParseMessage -fuzztime=20s ./pkg/fhir
+
+vet:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,436 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mrhub/mrhub/pkg/auth"
+	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/db"
+	"github.com/mrhub/mrhub/pkg/identity"
+	"github.com/mrhub/mrhub/pkg/profile"
+	"github.com/mrhub/mrhub/seeds"
+)
+
+// BenchOptions sizes `mrhub bench query`.
+type BenchOptions struct {
+	DatabaseURL  string        // server to create the bench database on (a fresh, uniquely named database)
+	Keep         bool          // keep the bench database afterwards
+	Reports      int           // reports to load (the issue's full size: 1,000,000)
+	Patients     int           // patients (full size: 200,000)
+	ObsPerReport int           // observations per lab report (default 8)
+	Clients      int           // concurrent clients (default 64)
+	Duration     time.Duration // measuring time (default 20 s; the issue's full run: 60 s)
+	MaxInFlight  int           // server concurrency limit (default 64)
+	DBMaxConns   int           // pool size (default 16)
+}
+
+// DefaultBenchOptions runs in a couple of minutes on a small machine.
+func DefaultBenchOptions() BenchOptions {
+	return BenchOptions{DatabaseURL: db.DefaultURL, Reports: 100_000, Patients: 20_000, ObsPerReport: 8, Clients: 64,
+		Duration: 20 * time.Second, MaxInFlight: 64, DBMaxConns: 16}
+}
+
+// BenchCommand parses `mrhub bench query` flags and runs BenchQuery.
+func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	o := DefaultBenchOptions()
+	if v := os.Getenv("DATABASE_URL"); v != "" {
+		o.DatabaseURL = v
+	}
+	fs := newFlagSet("bench query", stdout)
+	fs.StringVar(&o.DatabaseURL, "db", o.DatabaseURL, "PostgreSQL server URL (a fresh bench database is created beside the named one)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database")
+	fs.IntVar(&o.Reports, "reports", o.Reports, "reports to load (issue size: 1000000)")
+	fs.IntVar(&o.Patients, "patients", o.Patients, "patients (issue size: 200000)")
+	fs.IntVar(&o.ObsPerReport, "obs", o.ObsPerReport, "observations per lab report")
+	fs.IntVar(&o.Clients, "clients", o.Clients, "concurrent clients")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measuring time (issue: 60s)")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", o.MaxInFlight, "server concurrency limit")
+	fs.IntVar(&o.DBMaxConns, "db-conns", o.DBMaxConns, "database pool size")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return BenchQuery(ctx, o, stdout)
+}
+
+// BenchQuery loads a synthetic index with COPY, then runs concurrent clients against
+// recognizable and FHIR search for random patients, and prints figures; the last line is
+// `query qps=<n> p50_ms=<x> p99_ms=<y> errors=<e> rss_mb=<m>`. Server and clients run in this
+// process (the RSS is the process's).
+func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
+	d := DefaultBenchOptions()
+	if o.Reports <= 0 {
+		o.Reports = d.Reports
+	}
+	if o.Patients <= 0 {
+		o.Patients = d.Patients
+	}
+	if o.ObsPerReport <= 0 {
+		o.ObsPerReport = d.ObsPerReport
+	}
+	if o.Clients <= 0 {
+		o.Clients = d.Clients
+	}
+	if o.Duration <= 0 {
+		o.Duration = d.Duration
+	}
+	if o.DBMaxConns <= 0 {
+		o.DBMaxConns = d.DBMaxConns
+	}
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = d.DatabaseURL
+	}
+	u, err := url.Parse(o.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("bench: database URL: %w", err)
+	}
+	u.Path = fmt.Sprintf("/mrhub_bench_%d", time.Now().UnixNano()%1e9)
+	dsn := u.String()
+	if err := db.EnsureDatabase(ctx, dsn); err != nil {
+		return err
+	}
+	if !o.Keep {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = db.DropDatabase(cctx, dsn)
+		}()
+	}
+	pool, err := db.Open(ctx, dsn, int32(o.DBMaxConns))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	region, err := seeds.Region()
+	if err != nil {
+		return err
+	}
+	if err := catalog.Upsert(ctx, pool, region); err != nil {
+		return err
+	}
+	cat := catalog.NewCatalog(region)
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(rand.IntN(256))
+	}
+	hasher, err := identity.NewHasher(key)
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	nids, err := benchLoad(ctx, pool, cat, hasher, o)
+	if err != nil {
+		return fmt.Errorf("bench: loading: %w", err)
+	}
+	var obsN int
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&obsN)
+	fmt.Fprintf(stdout, "loaded reports=%d observations=%d patients=%d in %s (%s)\n", o.Reports, obsN, o.Patients, time.Since(start).Round(time.Second), u.Path[1:])
+
+	api, err := New(Options{Pool: pool, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
+	if err != nil {
+		return err
+	}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	tok, err := auth.Create(ctx, pool, auth.RoleClinician, region.Institutions[1].Code, time.Hour)
+	if err != nil {
+		return err
+	}
+	items := []string{}
+	for _, it := range region.Items {
+		if it.Kind == catalog.ItemLab {
+			items = append(items, it.Code)
+		}
+	}
+
+	tr := &http.Transport{MaxIdleConnsPerHost: o.Clients * 2, MaxConnsPerHost: o.Clients * 2}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var errs [2]atomic.Int64
+	per := make([][2][]time.Duration, o.Clients)
+	bctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	for c := 0; c < o.Clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 7))
+			for i := 0; bctx.Err() == nil; i++ {
+				nid := nids[rng.IntN(len(nids))]
+				pv := url.QueryEscape(profile.ResidentIDSystems[0] + "|" + nid)
+				kind := i % 2
+				var target string
+				if kind == 0 {
+					target = srv.URL + "/api/v1/recognizable?patient=" + pv
+					if rng.IntN(2) == 0 {
+						target += "&item=" + items[rng.IntN(len(items))]
+					}
+				} else {
+					target = srv.URL + "/fhir/DiagnosticReport?patient.identifier=" + pv + "&_count=20"
+				}
+				req, _ := http.NewRequestWithContext(bctx, "GET", target, nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if bctx.Err() != nil {
+					if res != nil {
+						res.Body.Close()
+					}
+					return
+				}
+				if err != nil {
+					errs[kind].Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					errs[kind].Add(1)
+					if res.StatusCode == 429 {
+						time.Sleep(50 * time.Millisecond)
+					}
+					continue
+				}
+				per[c][kind] = append(per[c][kind], time.Since(t0))
+			}
+		}(c)
+	}
+	wg.Wait()
+	var all []time.Duration
+	names := []string{"recognizable", "fhir_search"}
+	for k := 0; k < 2; k++ {
+		var ds []time.Duration
+		for c := range per {
+			ds = append(ds, per[c][k]...)
+		}
+		all = append(all, ds...)
+		printStats(stdout, names[k], ds, errs[k].Load(), o.Duration)
+	}
+	slices.Sort(all)
+	rss := rssMB()
+	fmt.Fprintf(stdout, "query qps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d rss_mb=%d\n",
+		float64(len(all))/o.Duration.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), errs[0].Load()+errs[1].Load(), rss)
+	return nil
+}
+
+func printStats(w io.Writer, name string, ds []time.Duration, errs int64, dur time.Duration) {
+	slices.Sort(ds)
+	fmt.Fprintf(w, "%s requests=%d qps=%.0f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f max_ms=%.2f errors=%d\n", name, len(ds),
+		float64(len(ds))/dur.Seconds(), ms(pct(ds, 50)), ms(pct(ds, 95)), ms(pct(ds, 99)), ms(pct(ds, 100)), errs)
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	i := (len(ds)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return ds[min(i, len(ds))-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rssMB reads the process's resident set from /proc (0 when unavailable).
+func rssMB() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int(m.Sys >> 20)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.Atoi(f[1])
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+var benchObsCodes = []string{"6690-2", "789-8", "718-7", "4544-3", "787-2", "785-6", "786-4", "777-3"}
+
+// benchLoad COPYs patients, identifiers, reports, versions and observations, and returns the
+// patients' resident IDs (plaintext kept in memory only, to query with).
+func benchLoad(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, h *identity.Hasher, o BenchOptions) ([]string, error) {
+	rg := cat.Region()
+	nids := make([]string, o.Patients)
+	base := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range nids {
+		nids[i] = identity.NewResidentID("330299", base.AddDate(0, 0, i/900), i%900)
+	}
+	cst := time.FixedZone("CST", 8*3600)
+	pr := 0
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"patients"}, []string{"id", "provisional", "name", "gender", "birth_date"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if pr == o.Patients {
+				return nil, nil
+			}
+			pr++
+			g := "female"
+			if pr%2 == 0 {
+				g = "male"
+			}
+			return []any{int64(pr), false, "患者" + strconv.Itoa(pr), g, base.AddDate(0, 0, (pr-1)/900)}, nil
+		})); err != nil {
+		return nil, fmt.Errorf("patients: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT setval('patients_id_seq', $1)`, o.Patients); err != nil {
+		return nil, err
+	}
+	pr = 0
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"patient_identifiers"}, []string{"kind", "issuer", "value_hash", "masked", "patient_id"},
+		pgx.CopyFromFunc(func() ([]any, error) {
+			if pr == o.Patients {
+				return nil, nil
+			}
+			pr++
+			n := nids[pr-1]
+			return []any{identity.KindNationalID, "", h.Hash(identity.KindNationalID, "", n), identity.Mask(identity.KindNationalID, n), int64(pr)}, nil
+		})); err != nil {
+		return nil, fmt.Errorf("patient identifiers: %w", err)
+	}
+
+	type rep struct {
+		id, performer, item, sys, code, status string
+		pid                                    int64
+		clock                                  time.Time
+		current                                bool
+	}
+	var labItems []*catalog.Item
+	for i := range rg.Items {
+		if rg.Items[i].Kind == catalog.ItemLab && rg.Items[i].CodeSystem != "" {
+			labItems = append(labItems, &rg.Items[i])
+		}
+	}
+	now := time.Now()
+	rng := rand.New(rand.NewPCG(42, 1))
+	const chunk = 20_000
+	for startAt := 0; startAt < o.Reports; startAt += chunk {
+		n := min(chunk, o.Reports-startAt)
+		reps := make([]rep, n)
+		for i := range reps {
+			k := startAt + i
+			it := labItems[rng.IntN(len(labItems))]
+			in := rg.Institutions[rng.IntN(len(rg.Institutions))]
+			st, cur := "final", true
+			switch x := rng.IntN(100); {
+			case x < 4:
+				st = "preliminary"
+			case x < 8:
+				st = "amended"
+			case x < 9:
+				st, cur = "entered-in-error", false
+			}
+			nk := in.Code + "|http://his.bench/report-id|B" + strconv.Itoa(k)
+			sum := sha256.Sum256([]byte(nk))
+			reps[i] = rep{id: hex.EncodeToString(sum[:16]), performer: in.Code, item: it.Code, sys: it.CodeSystem, code: it.StdCode, status: st,
+				pid: int64(1 + rng.IntN(o.Patients)), clock: now.Add(-time.Duration(rng.Int64N(int64(180 * 24 * time.Hour)))).Truncate(time.Second), current: cur}
+		}
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			i := 0
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"reports"}, []string{"id", "natural_key", "performer", "identifier_system", "identifier_value",
+				"patient_id", "item", "kind", "code_system", "code", "code_display", "category", "status", "current", "effective", "issued", "clock",
+				"hr_scope", "version", "max_version", "version_rank", "content_hash", "source"},
+				pgx.CopyFromFunc(func() ([]any, error) {
+					if i == n {
+						return nil, nil
+					}
+					r := reps[i]
+					i++
+					k := strconv.Itoa(startAt + i - 1)
+					sum := sha256.Sum256([]byte(r.id))
+					return []any{r.id, r.performer + "|http://his.bench/report-id|B" + k, r.performer, "http://his.bench/report-id", "B" + k,
+						r.pid, r.item, "lab", r.sys, r.code, "", "LAB", r.status, r.current, r.clock, r.clock.Add(2 * time.Hour), r.clock,
+						"", 1, 1, "|||4|" + hex.EncodeToString(sum[:]), sum[:], r.performer}, nil
+				})); err != nil {
+				return fmt.Errorf("reports: %w", err)
+			}
+			i = 0
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"report_versions"}, []string{"report_id", "version", "content_hash", "status", "version_rank",
+				"source", "resource"},
+				pgx.CopyFromFunc(func() ([]any, error) {
+					if i == n {
+						return nil, nil
+					}
+					r := reps[i]
+					i++
+					sum := sha256.Sum256([]byte(r.id))
+					dr := map[string]any{"resourceType": "DiagnosticReport", "status": r.status,
+						"identifier":        []any{map[string]any{"system": "http://his.bench/report-id", "value": "B" + strconv.Itoa(startAt+i-1)}},
+						"category":          []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}}}},
+						"code":              map[string]any{"coding": []any{map[string]any{"system": r.sys, "code": r.code}}},
+						"subject":           map[string]any{"reference": "urn:uuid:00000000-0000-4000-8000-000000000001"},
+						"effectiveDateTime": r.clock.In(cst).Format(time.RFC3339), "issued": r.clock.Add(2 * time.Hour).In(cst).Format(time.RFC3339)}
+					b, _ := json.Marshal(dr)
+					return []any{r.id, 1, sum[:], r.status, "|||4|" + hex.EncodeToString(sum[:]), r.performer, json.RawMessage(b)}, nil
+				})); err != nil {
+				return fmt.Errorf("report versions: %w", err)
+			}
+			i, j := 0, 0
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"observations"}, []string{"id", "report_id", "ordinal", "patient_id", "item", "code_system",
+				"code", "status", "effective", "value_num", "unit", "ref_low", "ref_high", "interpretation", "resource"},
+				pgx.CopyFromFunc(func() ([]any, error) {
+					for i < n && (!reps[i].current || j == o.ObsPerReport) {
+						i, j = i+1, 0
+					}
+					if i == n {
+						return nil, nil
+					}
+					r := reps[i]
+					j++
+					code := benchObsCodes[(j-1)%len(benchObsCodes)]
+					v := float64(rng.IntN(1000)) / 100
+					st := r.status
+					if st != "preliminary" {
+						st = "final"
+					}
+					ob := map[string]any{"resourceType": "Observation", "status": st,
+						"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": code}}},
+						"effectiveDateTime": r.clock.In(cst).Format(time.RFC3339),
+						"valueQuantity":     map[string]any{"value": v, "unit": "10*9/L"},
+						"referenceRange":    []any{map[string]any{"low": map[string]any{"value": 3.5}, "high": map[string]any{"value": 9.5}}}}
+					b, _ := json.Marshal(ob)
+					return []any{r.id + "-" + strconv.Itoa(j), r.id, j, r.pid, r.item, "http://loinc.org", code, st, r.clock, v, "10*9/L", 3.5, 9.5, "",
+						json.RawMessage(b)}, nil
+				})); err != nil {
+				return fmt.Errorf("observations: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE`); err != nil {
+		return nil, err
+	}
+	return nids, nil
+}

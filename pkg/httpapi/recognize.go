@@ -1,0 +1,400 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mrhub/mrhub/pkg/auth"
+	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/index"
+)
+
+// Reasons a result is not recognisable.
+const (
+	ReasonWithdrawn    = "withdrawn"
+	ReasonPreliminary  = "preliminary"
+	ReasonExpired      = "expired"
+	ReasonNotQualified = "not_qualified"
+	ReasonOutOfScope   = "out_of_scope"
+	ReasonUnmapped     = "unmapped"
+	ReasonNoResult     = "no_result"
+)
+
+// RecognizableResponse is the body of GET /api/v1/recognizable.
+type RecognizableResponse struct {
+	At        time.Time    `json:"at"`
+	Requester InstJSON     `json:"requester"`
+	Patient   *PatientJSON `json:"patient"`
+	Items     []ItemJSON   `json:"items"`
+	Unmapped  []ResultJSON `json:"unmapped,omitempty"` // reports whose local code maps to no catalogue item (never recognisable)
+}
+
+// PatientJSON names the patient, masked.
+type PatientJSON struct {
+	ID          string   `json:"id"` // p<id>, as in FHIR
+	Identifiers []string `json:"identifiers"`
+}
+
+// ItemJSON is the answer for one catalogue item.
+type ItemJSON struct {
+	Item         string       `json:"item"`
+	Name         string       `json:"name"`
+	NameEn       string       `json:"name_en,omitempty"`
+	Kind         string       `json:"kind"`
+	ValidityDays int          `json:"validity_days"`
+	PriceCents   int64        `json:"price_cents"`
+	Recognizable bool         `json:"recognizable"`
+	Reason       string       `json:"reason,omitempty"` // why not, when not recognizable
+	ReasonText   string       `json:"reason_text,omitempty"`
+	Result       *ResultJSON  `json:"result"`           // the recognisable result, or null
+	Latest       *ResultJSON  `json:"latest,omitempty"` // when nothing is recognisable: the newest result, with its reason
+	History      []ResultJSON `json:"history"`          // every other result of the item, newest first
+}
+
+// ResultJSON is one report of the item.
+type ResultJSON struct {
+	ReportID     string           `json:"report_id"`
+	Status       string           `json:"status"`
+	Date         time.Time        `json:"date"` // effective, else issued: the validity clock
+	Effective    *time.Time       `json:"effective,omitempty"`
+	Issued       *time.Time       `json:"issued,omitempty"`
+	ExpiresAt    *time.Time       `json:"expires_at,omitempty"`
+	HRScope      string           `json:"hr_scope,omitempty"` // scope of the issuing institution's qualification on the date
+	HRMark       string           `json:"hr_mark,omitempty"`  // the HR mark the report itself carries
+	Institution  InstJSON         `json:"institution"`
+	Code         CodeJSON         `json:"code"`
+	Recognizable bool             `json:"recognizable"`
+	Reason       string           `json:"reason,omitempty"`
+	ReasonText   string           `json:"reason_text,omitempty"`
+	Observations []Interpretation `json:"observations,omitempty"`
+}
+
+type repRow struct {
+	ID                            string
+	Item                          *string
+	Status                        string
+	Current                       bool
+	Clock                         time.Time
+	Effective, Issued             *time.Time
+	Performer, HRMark             string
+	CodeSystem, Code, CodeDisplay string
+}
+
+// judge decides whether rep is recognisable now for item by requester.
+func (s *Server) judge(rep *repRow, it *catalog.Item, now time.Time, requester string) ResultJSON {
+	res := ResultJSON{ReportID: rep.ID, Status: rep.Status, Date: rep.Clock, Effective: rep.Effective, Issued: rep.Issued,
+		HRMark: rep.HRMark, Institution: s.inst(rep.Performer), Code: CodeJSON{rep.CodeSystem, rep.Code, rep.CodeDisplay}}
+	if it == nil {
+		res.Reason, res.ReasonText = ReasonUnmapped, "the issuing institution's code is not mapped to a catalogue item"
+		return res
+	}
+	exp := rep.Clock.Add(time.Duration(it.ValidityDays) * 24 * time.Hour)
+	res.ExpiresAt = &exp
+	q, qualified := s.cat.Qualified(rep.Performer, it.Code, rep.Clock)
+	if qualified {
+		res.HRScope = q.Scope
+	}
+	_, known := s.cat.Institution(requester)
+	day := rep.Clock.In(s.opt.Location).Format("2006-01-02")
+	switch {
+	case !rep.Current || index.Withdrawn(rep.Status):
+		res.Reason, res.ReasonText = ReasonWithdrawn, "the report was withdrawn ("+rep.Status+")"
+	case !index.FinalStatus(rep.Status):
+		res.Reason, res.ReasonText = ReasonPreliminary, "the report is "+rep.Status+", not final"
+	case !now.Before(exp):
+		res.Reason, res.ReasonText = ReasonExpired, fmt.Sprintf("the %d-day validity window ended at %s", it.ValidityDays, exp.In(s.opt.Location).Format(time.RFC3339))
+	case !qualified:
+		res.Reason, res.ReasonText = ReasonNotQualified, fmt.Sprintf("%s held no HR qualification for %s on %s", res.Institution.Name, it.Code, day)
+	case !known:
+		// Region, province and national scopes all cover requesters of this region; a requester
+		// outside the region's catalogue is not covered.
+		res.Reason, res.ReasonText = ReasonOutOfScope, "the requesting institution is not part of the region"
+	default:
+		res.Recognizable = true
+	}
+	return res
+}
+
+func (s *Server) recognizable(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	vals := r.URL.Query()
+	for k := range vals {
+		if k != "patient" && k != "item" {
+			s.fail(w, r, badf("parameter %q is not supported (patient, item)", k))
+			return
+		}
+	}
+	pv := vals.Get("patient")
+	if pv == "" || len(vals["patient"]) > 1 {
+		s.fail(w, r, badf("patient=<system>|<value> (or Patient/p<id>) is required, once"))
+		return
+	}
+	var items []*catalog.Item
+	for _, v := range vals["item"] {
+		for _, code := range strings.Split(v, ",") {
+			it, ok := s.cat.Item(strings.TrimSpace(code))
+			if !ok {
+				s.fail(w, r, badf("item %q is not in the catalogue", code))
+				return
+			}
+			items = append(items, it)
+		}
+	}
+	var pids []int64
+	if strings.Contains(pv, "|") {
+		ids, err := s.patientsByIdentifier(ctx, pv)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pids = ids
+	} else {
+		id, err := parsePatientRef(pv)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if live, ok, err := s.livePatient(ctx, id); err != nil {
+			s.fail(w, r, err)
+			return
+		} else if ok {
+			pids = []int64{live}
+		}
+	}
+	resp, err := s.Recognize(ctx, p, pids, items)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", resp)
+}
+
+// Recognize answers "recognisable now" for the patients pids (one person; several ids only when
+// an identifier is shared) and items (nil = every item the patient has results for), and records
+// one reminder per item shown.
+func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64, items []*catalog.Item) (*RecognizableResponse, error) {
+	now := s.opt.Now()
+	resp := &RecognizableResponse{At: now.UTC(), Requester: s.inst(p.Org), Items: []ItemJSON{}}
+	if len(pids) == 0 {
+		for _, it := range items {
+			resp.Items = append(resp.Items, emptyItem(it))
+		}
+		return resp, nil
+	}
+	var itemCodes []string
+	for _, it := range items {
+		itemCodes = append(itemCodes, it.Code)
+	}
+
+	// Reports, observations and identifiers in one round trip.
+	b := &pgx.Batch{}
+	repSQL := `SELECT id, item, status, current, clock, effective, issued, performer, hr_scope, code_system, code, code_display
+		FROM reports WHERE patient_id = ANY($1)`
+	args := []any{pids}
+	if len(itemCodes) > 0 {
+		repSQL += ` AND item = ANY($2)`
+		args = append(args, itemCodes)
+	}
+	b.Queue(repSQL+` ORDER BY clock DESC, id DESC LIMIT 5000`, args...)
+	b.Queue(`SELECT o.id, o.report_id, o.ordinal, o.code_system, o.code, o.code_display, o.status, o.effective, o.value_num, o.value_text,
+		o.unit, o.ref_low, o.ref_high, o.interpretation, r.performer
+		FROM observations o JOIN reports r ON r.id = o.report_id WHERE o.patient_id = ANY($1) ORDER BY o.effective DESC, o.id LIMIT 20000`, pids)
+	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
+	br := s.pool.SendBatch(ctx, b)
+	reps, err := collect(br, func(rows pgx.Rows) (*repRow, error) {
+		x := &repRow{}
+		return x, rows.Scan(&x.ID, &x.Item, &x.Status, &x.Current, &x.Clock, &x.Effective, &x.Issued, &x.Performer, &x.HRMark, &x.CodeSystem, &x.Code, &x.CodeDisplay)
+	})
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("loading the patient's reports: %w", err)
+	}
+	obs, err := collect(br, func(rows pgx.Rows) (*obsRow, error) {
+		o := &obsRow{}
+		return o, rows.Scan(&o.ID, &o.ReportID, &o.Ordinal, &o.CodeSystem, &o.Code, &o.CodeDisplay, &o.Status, &o.Effective, &o.ValueNum, &o.ValueText,
+			&o.Unit, &o.RefLow, &o.RefHigh, &o.Interpretation, &o.Performer)
+	})
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("loading the patient's observations: %w", err)
+	}
+	masked, err := collect(br, func(rows pgx.Rows) (string, error) {
+		var m string
+		return m, rows.Scan(&m)
+	})
+	if err != nil {
+		br.Close()
+		return nil, fmt.Errorf("loading the patient's identifiers: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	if masked == nil {
+		masked = []string{}
+	}
+	resp.Patient = &PatientJSON{ID: "p" + strconv.FormatInt(pids[0], 10), Identifiers: masked}
+
+	byCode := map[[2]string][]*obsRow{}
+	byReport := map[string][]*obsRow{}
+	for _, o := range obs {
+		k := [2]string{o.CodeSystem, o.Code}
+		byCode[k] = append(byCode[k], o)
+		byReport[o.ReportID] = append(byReport[o.ReportID], o)
+	}
+	for _, list := range byReport {
+		sort.Slice(list, func(i, j int) bool { return list[i].Ordinal < list[j].Ordinal })
+	}
+	withObs := func(res *ResultJSON) {
+		for _, o := range byReport[res.ReportID] {
+			res.Observations = append(res.Observations, s.interpret(o, byCode))
+		}
+	}
+
+	// Group by item, newest first (reports are ordered by clock DESC).
+	byItem := map[string][]*repRow{}
+	var order []string
+	for _, rep := range reps {
+		if rep.Item == nil {
+			res := s.judge(rep, nil, now, p.Org)
+			resp.Unmapped = append(resp.Unmapped, res)
+			continue
+		}
+		if _, ok := byItem[*rep.Item]; !ok {
+			order = append(order, *rep.Item)
+		}
+		byItem[*rep.Item] = append(byItem[*rep.Item], rep)
+	}
+	if len(items) == 0 {
+		sort.Strings(order)
+		for _, code := range order {
+			if it, ok := s.cat.Item(code); ok {
+				items = append(items, it)
+			}
+		}
+	}
+	for _, it := range items {
+		list := byItem[it.Code]
+		if len(list) == 0 {
+			resp.Items = append(resp.Items, emptyItem(it))
+			continue
+		}
+		ij := ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents, History: []ResultJSON{}}
+		chosen := -1
+		judged := make([]ResultJSON, len(list))
+		for i, rep := range list {
+			judged[i] = s.judge(rep, it, now, p.Org)
+			if chosen < 0 && judged[i].Recognizable {
+				chosen = i
+			}
+		}
+		if chosen >= 0 {
+			res := judged[chosen]
+			withObs(&res)
+			ij.Recognizable, ij.Result = true, &res
+		} else {
+			res := judged[0]
+			withObs(&res)
+			ij.Reason, ij.ReasonText, ij.Latest = res.Reason, res.ReasonText, &res
+		}
+		for i, res := range judged {
+			if i == chosen || (chosen < 0 && i == 0) {
+				continue
+			}
+			ij.History = append(ij.History, res)
+		}
+		resp.Items = append(resp.Items, ij)
+	}
+	if err := s.remind(ctx, p, pids[0], resp.Items); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func emptyItem(it *catalog.Item) ItemJSON {
+	return ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
+		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item", History: []ResultJSON{}}
+}
+
+// remind records one reminder per item shown.
+func (s *Server) remind(ctx context.Context, p *auth.Principal, pid int64, items []ItemJSON) error {
+	if len(items) == 0 {
+		return nil
+	}
+	codes := make([]string, len(items))
+	reports := make([]*string, len(items))
+	ok := make([]bool, len(items))
+	reasons := make([]string, len(items))
+	for i, it := range items {
+		codes[i] = it.Item
+		if it.Result != nil {
+			id := it.Result.ReportID
+			reports[i] = &id
+		}
+		ok[i] = it.Recognizable
+		reasons[i] = it.Reason
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO reminders(institution, token_id, patient_id, item, report_id, recognizable, reason)
+		SELECT $1, $2, $3, x.item, x.report_id, x.ok, x.reason FROM unnest($4::text[], $5::text[], $6::bool[], $7::text[]) AS x(item, report_id, ok, reason)`,
+		p.Org, p.TokenID, pid, codes, reports, ok, reasons)
+	if err != nil {
+		return fmt.Errorf("recording reminders: %w", err)
+	}
+	return nil
+}
+
+func collect[T any](br pgx.BatchResults, scan func(pgx.Rows) (T, error)) ([]T, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// apiReport serves GET /api/v1/reports/{id}: the report as FHIR with its results, and records
+// the retrieval.
+func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rec, err := s.loadOne(ctx, types["DiagnosticReport"], r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	main, inc, err := s.render(ctx, "DiagnosticReport", []*row{rec}, true, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.recordRetrieval(ctx, r, rec, "api"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var obs, img []any
+	for _, m := range inc {
+		if m["resourceType"] == "Observation" {
+			obs = append(obs, m)
+		} else {
+			img = append(img, m)
+		}
+	}
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", map[string]any{
+		"id": rec.ID, "status": rec.Status, "current": rec.Current, "institution": s.inst(rec.Performer),
+		"patient": "p" + strconv.FormatInt(rec.PatientID, 10), "report": main[0], "observations": obs, "imaging_studies": img,
+	})
+}
