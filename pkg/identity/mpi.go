@@ -359,13 +359,15 @@ func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 			SELECT LEAST(o.id, n.id), GREATEST(o.id, n.id),
 			       'probable: name+birth_date+gender' || CASE WHEN o.phone_hash IS NOT NULL AND n.phone_hash IS NOT NULL THEN '+phone' ELSE '' END
 			FROM patients n
-			JOIN patients o ON o.name = n.name AND o.birth_date = n.birth_date AND o.gender = n.gender
-			     AND o.id <> n.id AND o.merged_into IS NULL
-			     AND (o.phone_hash IS NULL OR n.phone_hash IS NULL OR o.phone_hash = n.phone_hash)
+			CROSS JOIN LATERAL (
+			    SELECT o.id, o.phone_hash FROM patients o
+			    WHERE o.birth_date = n.birth_date AND o.gender = n.gender AND o.name = n.name
+			      AND o.merged_into IS NULL AND o.id <> n.id
+			      AND (o.phone_hash IS NULL OR n.phone_hash IS NULL OR o.phone_hash = n.phone_hash)
+			    ORDER BY o.id LIMIT 10) o
 			WHERE n.id = ANY($1)
-			  AND NOT EXISTS (SELECT 1 FROM patient_identifiers a JOIN patient_identifiers b
-			                    ON a.kind = b.kind AND a.issuer = b.issuer AND a.value_hash = b.value_hash
-			                  WHERE a.patient_id = o.id AND b.patient_id = n.id)
+			-- Two patients never share an identifier row (its primary key names one patient), so
+			-- every pair found here is a different person on paper: a candidate for review only.
 			ON CONFLICT DO NOTHING`, pids)
 		if err != nil {
 			return nil, fmt.Errorf("finding probable matches: %w", err)

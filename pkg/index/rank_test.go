@@ -41,7 +41,7 @@ func randEntry(r *rand.Rand) *index.Entry {
 func TestCompareRankIsATotalOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var ranks []string
-	for i := 0; i < 300; i++ {
+	for i := 0; i < 150; i++ {
 		ranks = append(ranks, randEntry(r).Rank())
 	}
 	for _, a := range ranks {
