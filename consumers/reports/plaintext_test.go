@@ -224,7 +224,7 @@ func TestNoPlaintextIdentityNumberLeaves(t *testing.T) {
 		t.Errorf("masked resident IDs stored = %d, want 5", masked)
 	}
 	var resources int
-	_ = pool.QueryRow(ctx, `SELECT count(*) FROM report_versions WHERE resource ? 'resourceType'`).Scan(&resources)
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM report_versions WHERE resource::jsonb ? 'resourceType'`).Scan(&resources)
 	if resources != len(indexed) {
 		t.Errorf("report versions with a resource = %d, want %d", resources, len(indexed))
 	}

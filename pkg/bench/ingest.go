@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,8 +40,24 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 	batch := fs.Int("batch-size", 1000, "messages per database transaction")
 	workers := fs.Int("decode-workers", 2, "decoders per batch")
 	dbURL := fs.String("database-url", envOr("DATABASE_URL", config.Default().DatabaseURL), "PostgreSQL server (a throw-away database is created beside the one named)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if os.Getenv("MRHUB_PHASES") == "1" {
+		enablePhases()
+		defer printPhases(out)
 	}
 	gen, err := newReportGen(max(*n/5, 1))
 	if err != nil {

@@ -109,7 +109,7 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 		return obs, img, nil
 	}
 	load := func(table, alias, sortExpr string, with bool, dst map[string][]*row) error {
-		res := "NULL::jsonb"
+		res := "NULL::json"
 		if with {
 			res = alias + ".resource"
 		}

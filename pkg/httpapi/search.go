@@ -339,7 +339,7 @@ func init() {
 	pt := &rtype{
 		name:        "Patient",
 		from:        "patients p",
-		cols:        "'p' || p.id, p.created_at, p.id, '', 0, p.updated_at, NULL::jsonb, p.merged_into IS NULL, ''",
+		cols:        "'p' || p.id, p.created_at, p.id, '', 0, p.updated_at, NULL::json, p.merged_into IS NULL, ''",
 		sortExpr:    "p.created_at",
 		idExpr:      "('p' || p.id)",
 		createdExpr: "p.created_at",

@@ -47,6 +47,9 @@ func NewStore(pool *pgxpool.Pool, indexTopic, dlqTopic string) *Store {
 	return &Store{pool: pool, indexTop: indexTopic, dlqTop: dlqTopic}
 }
 
+// errRetryIdentity: the batch must be applied again from the identity step.
+var errRetryIdentity = &pgconn.PgError{Code: "40001", Message: "offsets moved back since the identity step; retrying the batch"}
+
 // IsContention reports whether err means the transaction lost a race with another writer (a
 // concurrent insert of the same new report or identifier, a deadlock, a serialization failure):
 // retrying at once, with a little jitter, succeeds because the other writer has committed.
@@ -94,12 +97,42 @@ type reportState struct {
 	newVersions int
 }
 
-// Apply writes b in one transaction and returns what it did.
+// Apply writes b and returns what it did, in two transactions:
+//
+//  1. identity: patients are resolved (identity.Resolve, which locks only identifier rows), the
+//     reports of merged patients move, and the reports of patients whose identifiers changed get
+//     fresh index events. It is short, so concurrent consumers that share patients wait for each
+//     other only briefly. If the process dies after it, nothing is lost: the identity facts it
+//     recorded are true whatever happens to the batch, and the redelivered batch finds them.
+//  2. reports: the partition offsets are locked and already-applied messages skipped, the
+//     batch's patients are locked FOR SHARE (a concurrent merge of one of them waits for this
+//     transaction, or has committed and is followed through merged_into), then reports, versions,
+//     results, index events, dead letters and offsets are written.
 func (s *Store) Apply(ctx context.Context, b *Batch) (*Outcome, error) {
 	out := &Outcome{}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		*out = Outcome{}
-		return s.apply(ctx, tx, b, out)
+	pending, err := s.unapplied(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	var patients []int64
+	if len(pending) > 0 {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			patients, err = s.resolvePatients(ctx, tx, pending, out)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	pid := make(map[*Entry]int64, len(pending))
+	for i, e := range pending {
+		pid[e] = patients[i]
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		merges, reviews, events := out.Merges, out.Reviews, out.Events
+		*out = Outcome{Merges: merges, Reviews: reviews, Events: events}
+		return s.apply(ctx, tx, b, pid, out)
 	})
 	if err != nil {
 		return nil, err
@@ -107,7 +140,158 @@ func (s *Store) Apply(ctx context.Context, b *Batch) (*Outcome, error) {
 	return out, nil
 }
 
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) error {
+// unapplied returns the entries of b whose messages are past the recorded offsets (read without
+// locks: the reports transaction checks again under lock).
+func (s *Store) unapplied(ctx context.Context, b *Batch) ([]*Entry, error) {
+	if len(b.Entries) == 0 {
+		return nil, nil
+	}
+	next := map[posKey]int64{}
+	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM ingest_offsets WHERE consumer = $1`, b.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("reading partition offsets: %w", err)
+	}
+	for rows.Next() {
+		var k posKey
+		var n int64
+		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		next[k] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading partition offsets: %w", err)
+	}
+	var out []*Entry
+	for _, e := range b.Entries {
+		if e.Pos.Offset >= next[posKey{e.Pos.Topic, e.Pos.Partition}] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// resolvePatients is the identity transaction: it returns each entry's patient id.
+func (s *Store) resolvePatients(ctx context.Context, tx pgx.Tx, entries []*Entry, out *Outcome) ([]int64, error) {
+	reqs := make([]identity.Request, len(entries))
+	for i, e := range entries {
+		reqs[i] = e.Patient
+	}
+	pres, err := identity.Resolve(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out.Merges = len(pres.Merges)
+	out.Reviews = pres.Reviews
+	if len(pres.Merges) == 0 && len(pres.Changed) == 0 {
+		return pres.PatientIDs, nil
+	}
+	// Patients whose identity changed are locked so that a reports transaction that holds one
+	// of them FOR SHARE finishes first (its new reports are then re-emitted below), or starts
+	// after this commits (and reads the new identifiers for its events).
+	lock := append([]int64(nil), pres.Changed...)
+	for _, m := range pres.Merges {
+		lock = append(lock, m.From)
+	}
+	sort.Slice(lock, func(i, j int) bool { return lock[i] < lock[j] })
+	if _, err := tx.Exec(ctx, `SELECT id FROM patients WHERE id = ANY($1) ORDER BY id FOR UPDATE`, lock); err != nil {
+		return nil, fmt.Errorf("locking re-identified patients: %w", err)
+	}
+
+	// Merged patients move their reports.
+	var moved []string
+	for _, m := range pres.Merges {
+		rows, err := tx.Query(ctx, `UPDATE reports SET patient_id = $2, updated_at = now(), seq = nextval('reports_seq')
+			WHERE patient_id = $1 RETURNING id`, m.From, m.Into)
+		if err != nil {
+			return nil, fmt.Errorf("moving reports of merged patient: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("moving reports of merged patient: %w", err)
+		}
+		moved = append(moved, ids...)
+		for _, t := range []string{"observations", "imaging_studies"} {
+			if _, err := tx.Exec(ctx, `UPDATE `+t+` SET patient_id = $2 WHERE patient_id = $1`, m.From, m.Into); err != nil {
+				return nil, fmt.Errorf("moving %s of merged patient: %w", t, err)
+			}
+		}
+	}
+	// Patients whose identity changed (identifier attached, provisional identified, merged
+	// into): their current reports' events name the patient by its identifiers, so re-emit them.
+	// Lock the rows (in id order) so that the event is ordered after any concurrent change of
+	// the same report, as for every other index event.
+	if len(pres.Changed) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id FROM reports WHERE patient_id = ANY($1) AND current ORDER BY id FOR UPDATE`, pres.Changed)
+		if err != nil {
+			return nil, fmt.Errorf("locking reports of re-identified patients: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("locking reports of re-identified patients: %w", err)
+		}
+		moved = append(moved, ids...)
+	}
+	n, err := s.writeEvents(ctx, tx, nil, moved)
+	if err != nil {
+		return nil, err
+	}
+	out.Events = n
+	return pres.PatientIDs, nil
+}
+
+// livePatients locks the batch's patients FOR SHARE and maps each to its live id, following
+// merges committed since the identity transaction.
+func livePatients(ctx context.Context, tx pgx.Tx, pid map[*Entry]int64) (map[int64]int64, error) {
+	live := map[int64]int64{}
+	var ids []int64
+	for _, id := range pid {
+		if _, ok := live[id]; !ok {
+			live[id] = id
+			ids = append(ids, id)
+		}
+	}
+	for len(ids) > 0 {
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		rows, err := tx.Query(ctx, `SELECT id, merged_into FROM patients WHERE id = ANY($1) ORDER BY id FOR SHARE`, ids)
+		if err != nil {
+			return nil, fmt.Errorf("locking patients: %w", err)
+		}
+		next := map[int64]int64{}
+		for rows.Next() {
+			var id int64
+			var into *int64
+			if err := rows.Scan(&id, &into); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if into != nil {
+				next[id] = *into
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("locking patients: %w", err)
+		}
+		ids = ids[:0]
+		for from, into := range next {
+			for orig, cur := range live {
+				if cur == from {
+					live[orig] = into
+				}
+			}
+			ids = append(ids, into)
+		}
+	}
+	return live, nil
+}
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]int64, out *Outcome) error {
+	phase := PhaseTimer()
+	defer phase(8)
+	phase(1)
 	// 1. Offsets already applied (crash between database commit and Kafka commit).
 	next, err := s.lockOffsets(ctx, tx, b)
 	if err != nil {
@@ -117,6 +301,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 	var entries []*Entry
 	for _, e := range b.Entries {
 		if !applied(e.Pos) {
+			if _, ok := pid[e]; !ok {
+				// Applied by another member when we read the offsets, then rolled back: resolve
+				// again on the next attempt.
+				return errRetryIdentity
+			}
 			entries = append(entries, e)
 		}
 	}
@@ -132,20 +321,15 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		}
 	}
 
-	// 2. Patients.
-	var pres *identity.Result
-	if len(entries) > 0 {
-		reqs := make([]identity.Request, len(entries))
-		for i, e := range entries {
-			reqs[i] = e.Patient
-		}
-		if pres, err = identity.Resolve(ctx, tx, reqs); err != nil {
-			return err
-		}
-		out.Merges = len(pres.Merges)
-		out.Reviews = pres.Reviews
+	phase(2)
+	// 2. Patients: lock them against concurrent merges, follow merges committed meanwhile.
+	live, err := livePatients(ctx, tx, pid)
+	if err != nil {
+		return err
 	}
+	patientOf := func(e *Entry) int64 { return live[pid[e]] }
 
+	phase(3)
 	// 3. Reports: lock existing rows in id order, decide in memory.
 	states, err := s.loadReports(ctx, tx, entries)
 	if err != nil {
@@ -156,7 +340,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		version int
 	}
 	var versions []version
-	for i, e := range entries {
+	for _, e := range entries {
 		st := states[e.ID]
 		h := string(e.ContentHash)
 		if st.hashes[h] {
@@ -171,7 +355,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 			st.current = e
 			st.rank = rank
 			st.version = st.maxVersion
-			st.patientID = pres.PatientIDs[i]
+			st.patientID = patientOf(e)
 			switch {
 			case Withdrawn(e.Status):
 				out.Withdrawn++
@@ -186,6 +370,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		st.newVersions++
 	}
 
+	phase(4)
 	// 4. Write reports, versions, observations.
 	var changed []string
 	newRows := [][]any{}
@@ -245,50 +430,13 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		return err
 	}
 
-	// 5. Merged patients move their reports.
-	var patientOnly []string
-	if pres != nil {
-		for _, m := range pres.Merges {
-			rows, err := tx.Query(ctx, `UPDATE reports SET patient_id = $2, updated_at = now(), seq = nextval('reports_seq')
-				WHERE patient_id = $1 RETURNING id`, m.From, m.Into)
-			if err != nil {
-				return fmt.Errorf("moving reports of merged patient: %w", err)
-			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return fmt.Errorf("moving reports of merged patient: %w", err)
-			}
-			patientOnly = append(patientOnly, ids...)
-			for _, t := range []string{"observations", "imaging_studies"} {
-				if _, err := tx.Exec(ctx, `UPDATE `+t+` SET patient_id = $2 WHERE patient_id = $1`, m.From, m.Into); err != nil {
-					return fmt.Errorf("moving %s of merged patient: %w", t, err)
-				}
-			}
-		}
-	}
-
-	// 5b. Patients whose identity changed (identifier attached, provisional identified, merged
-	// into): their current reports' events name the patient by its identifiers, so re-emit them.
-	// Lock the rows (in id order) so that the event is ordered after any concurrent change of
-	// the same report, as for every other index event.
-	if pres != nil && len(pres.Changed) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id FROM reports WHERE patient_id = ANY($1) AND current ORDER BY id FOR UPDATE`, pres.Changed)
-		if err != nil {
-			return fmt.Errorf("locking reports of re-identified patients: %w", err)
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("locking reports of re-identified patients: %w", err)
-		}
-		patientOnly = append(patientOnly, ids...)
-	}
-
+	phase(6)
 	// 6. Outbox: index events and dead letters.
-	n, err := s.writeEvents(ctx, tx, changed, patientOnly)
+	n, err := s.writeEvents(ctx, tx, changed, nil)
 	if err != nil {
 		return err
 	}
-	out.Events = n
+	out.Events += n
 	if len(dls) > 0 {
 		rows := make([][]any, len(dls))
 		for i, d := range dls {
@@ -316,6 +464,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) er
 		out.DeadLetters = len(dls)
 	}
 
+	phase(7)
 	// 7. Offsets.
 	return s.saveOffsets(ctx, tx, b)
 }
@@ -505,3 +654,6 @@ func nullStr(s string) any {
 	}
 	return s
 }
+
+// PhaseTimer is a profiling hook (MRHUB_PHASES=1 prints per-phase totals at exit); no-op otherwise.
+var PhaseTimer = func() func(int) { return func(int) {} }

@@ -157,7 +157,7 @@ CREATE TABLE report_versions (
     kafka_topic   text NOT NULL DEFAULT '',
     kafka_partition integer NOT NULL DEFAULT -1,
     kafka_offset  bigint NOT NULL DEFAULT -1,
-    resource      jsonb NOT NULL,                 -- the DiagnosticReport, contained resources kept
+    resource      json NOT NULL,                  -- the DiagnosticReport as received (json keeps it byte for byte)
     PRIMARY KEY (report_id, version),
     UNIQUE (report_id, content_hash)
 );
@@ -180,7 +180,7 @@ CREATE TABLE observations (
     ref_low       double precision,
     ref_high      double precision,
     interpretation text NOT NULL DEFAULT '',      -- H, L, HH, LL, A, N …
-    resource      jsonb NOT NULL
+    resource      json NOT NULL
 );
 CREATE INDEX observations_report ON observations(report_id);
 CREATE INDEX observations_patient_code ON observations(patient_id, code_system, code, effective DESC);
@@ -194,7 +194,7 @@ CREATE TABLE imaging_studies (
     accession     text NOT NULL DEFAULT '',
     modality      text NOT NULL DEFAULT '',
     started       timestamptz,
-    resource      jsonb NOT NULL
+    resource      json NOT NULL
 );
 CREATE INDEX imaging_studies_report ON imaging_studies(report_id);
 
