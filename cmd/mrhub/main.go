@@ -30,6 +30,8 @@ var commands = map[string]command{
 	"demo":     {"everything at once: broker, database, seeds, hub, simulated hospitals", runDemo},
 	"publish":  {"publish FHIR JSON/NDJSON files as an institution", runPublish},
 	"simulate": {"publish a synthetic workload of the seeded region", runSimulate},
+	"reindex":  {"rebuild the index from mrhub.reports.v1 (from an offset or time), optionally republish mrhub.index.v1", runReindex},
+	"review":   {"identity review queue: `review list`, `review accept ID`, `review reject ID`", runReview},
 	"bench":    {"benchmarks: `bench ingest`, `bench query`", runBench},
 	"token":    {"API tokens: `token create --role his|clinician|bureau|admin --org CODE`, `token list`, `token revoke --id N`", runToken},
 }

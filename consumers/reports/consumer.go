@@ -110,6 +110,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if !ok {
 			select {
 			case err := <-fetchErr:
+				if errors.Is(err, io.EOF) {
+					return nil // the reader ended: closed, or a replay reached its end
+				}
 				return fmt.Errorf("reader stopped: %w", err)
 			default:
 			}

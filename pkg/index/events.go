@@ -164,3 +164,42 @@ func LoadEvents(ctx context.Context, q Querier, ids []string) ([]Event, []bool, 
 	}
 	return evs, cur, rows.Err()
 }
+
+// Republish queues a fresh index event (or tombstone) for every report, in id order and in
+// chunks, so that a new or emptied mrhub.index.v1 can be rebuilt from the database. It returns
+// the number of events queued; the outbox relay publishes them.
+func (s *Store) Republish(ctx context.Context, chunk int, progress func(done int)) (int, error) {
+	if chunk <= 0 {
+		chunk = 1000
+	}
+	after := ""
+	total := 0
+	for {
+		rows, err := s.pool.Query(ctx, `SELECT id FROM reports WHERE id > $1 ORDER BY id LIMIT $2`, after, chunk)
+		if err != nil {
+			return total, fmt.Errorf("listing reports: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return total, fmt.Errorf("listing reports: %w", err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT id FROM reports WHERE id = ANY($1) ORDER BY id FOR SHARE`, ids); err != nil {
+				return err
+			}
+			n, err := s.writeEvents(ctx, tx, ids, nil)
+			total += n
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("queueing index events: %w", err)
+		}
+		after = ids[len(ids)-1]
+		if progress != nil {
+			progress(total)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/mrhub/mrhub/pkg/hub"
+	"github.com/mrhub/mrhub/pkg/replay"
+)
+
+func runReindex(ctx context.Context, args []string) error {
+	var fromOffset int64
+	var fromTime string
+	var republish bool
+	cfg, _, err := loadConfig("reindex", args, func(fs *flag.FlagSet) {
+		fs.Int64Var(&fromOffset, "from-offset", kafka.FirstOffset, "offset to start from in every partition (-2 = the beginning)")
+		fs.StringVar(&fromTime, "from-time", "", "start at the first message at or after this RFC 3339 time instead")
+		fs.BoolVar(&republish, "republish", false, "afterwards queue a fresh mrhub.index.v1 event for every report (rebuild the index topic)")
+	})
+	if err != nil {
+		return err
+	}
+	o := replay.RunOptions{Options: replay.Options{Brokers: cfg.KafkaBrokers, Topic: cfg.TopicReports, FromOffset: fromOffset},
+		Republish: republish, Progress: os.Stdout}
+	if fromTime != "" {
+		if o.FromTime, err = time.Parse(time.RFC3339, fromTime); err != nil {
+			return fmt.Errorf("--from-time: %w", err)
+		}
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	h, err := hub.Open(ctx, cfg, log)
+	if err != nil {
+		return explainDB(err)
+	}
+	defer h.Close()
+	return replay.Run(ctx, h, o)
+}
+
+func runReview(ctx context.Context, args []string) error {
+	usage := errors.New("usage: mrhub review list [--status open|accepted|rejected|all] | accept ID | reject ID [--by NAME]")
+	if len(args) == 0 {
+		return usage
+	}
+	var status, by string
+	cfg, fs, err := loadConfig("review "+args[0], args[1:], func(fs *flag.FlagSet) {
+		fs.StringVar(&status, "status", "open", "which reviews to list (open, accepted, rejected, all)")
+		fs.StringVar(&by, "by", os.Getenv("USER"), "who decides (recorded with the decision)")
+	})
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	h, err := hub.Open(ctx, cfg, log)
+	if err != nil {
+		return explainDB(err)
+	}
+	defer h.Close()
+	switch args[0] {
+	case "list":
+		if status == "all" {
+			status = ""
+		}
+		rs, err := h.Store.Reviews(ctx, status, 1000)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tSTATUS\tPATIENT A\tIDENTIFIERS A\tPATIENT B\tIDENTIFIERS B\tREASON\tOPENED")
+		for _, r := range rs {
+			fmt.Fprintf(w, "%d\t%s\tp%d\t%s\tp%d\t%s\t%s\t%s\n", r.ID, r.Status, r.PatientA, strings.Join(r.MaskedA, ", "),
+				r.PatientB, strings.Join(r.MaskedB, ", "), r.Reason, r.CreatedAt.Format(time.RFC3339))
+		}
+		return w.Flush()
+	case "accept", "reject":
+		if fs.NArg() != 1 {
+			return usage
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil {
+			return fmt.Errorf("review id %q: %w", fs.Arg(0), err)
+		}
+		if by == "" {
+			by = "cli"
+		}
+		if err := h.Store.DecideReview(ctx, id, args[0] == "accept", by); err != nil {
+			return err
+		}
+		fmt.Printf("review %d %sed\n", id, args[0])
+		return nil
+	default:
+		return usage
+	}
+}
