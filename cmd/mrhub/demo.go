@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,9 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.Serve(ctx, api) }()
+	if err := waitHealthy(ctx, cfg.HTTPAddr, serveErr); err != nil {
+		return err
+	}
 	printDemoBanner(cfg, b.Addrs()[0], tokens, region)
 
 	if rate > 0 {
@@ -192,4 +196,25 @@ func runSimulate(ctx context.Context, args []string) error {
 		fmt.Printf("simulated %d messages in %v: %v\n", st.Sent, st.Elapsed.Round(time.Millisecond), st.ByKind)
 	}
 	return err
+}
+
+// waitHealthy waits until the hub answers /healthz (or stops trying), so the banner's URLs work
+// when it is printed.
+func waitHealthy(ctx context.Context, addr string, serveErr chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case err := <-serveErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the hub did not answer on %s within 60s", addr)
 }

@@ -14,11 +14,12 @@ import (
 	"github.com/mrhub/mrhub/pkg/httpapi"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/pkg/publish"
+	"github.com/mrhub/mrhub/pkg/stats"
 )
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: mrhub bench ingest|query [flags]")
+		return errors.New("usage: mrhub bench ingest|query|stats [flags]")
 	}
 	log, err := newLogger(configForLogs())
 	if err != nil {
@@ -29,8 +30,10 @@ func runBench(ctx context.Context, args []string) error {
 		return bench.Ingest(ctx, args[1:], os.Stdout, log.Named("bench"))
 	case "query":
 		return httpapi.BenchCommand(ctx, args[1:], os.Stdout)
+	case "stats":
+		return stats.BenchCommand(ctx, args[1:], os.Stdout)
 	default:
-		return fmt.Errorf("unknown benchmark %q (have: ingest, query)", args[0])
+		return fmt.Errorf("unknown benchmark %q (have: ingest, query, stats)", args[0])
 	}
 }
 

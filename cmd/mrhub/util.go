@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"context"
 	"github.com/mrhub/mrhub/pkg/auth"
+	"github.com/mrhub/mrhub/pkg/dashboard"
 	"github.com/mrhub/mrhub/pkg/httpapi"
 	"net/http"
 	"os"
@@ -38,7 +40,9 @@ func apiHandlers(h *hub.Hub) (map[string]http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.Routes(), nil
+	routes := api.Routes()
+	maps.Copy(routes, dashboard.Routes())
+	return routes, nil
 }
 
 // demoTokens creates one API token per role for the demo banner, each for an institution (or

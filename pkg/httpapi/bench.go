@@ -13,11 +13,13 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +44,9 @@ type BenchOptions struct {
 	Duration     time.Duration // measuring time (default 20 s; the issue's full run: 60 s)
 	MaxInFlight  int           // server concurrency limit (default 64)
 	DBMaxConns   int           // pool size (default 16)
+	Reuse        string        // name of a database kept by an earlier run (-keep) to query instead of loading a new one
+	CPUProfile   string        // write a CPU profile of the measuring phase here
+	MemProfile   string        // write an allocation profile (after the measuring phase) here
 }
 
 // DefaultBenchOptions runs in a couple of minutes on a small machine.
@@ -66,6 +71,9 @@ func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measuring time (issue: 60s)")
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", o.MaxInFlight, "server concurrency limit")
 	fs.IntVar(&o.DBMaxConns, "db-conns", o.DBMaxConns, "database pool size")
+	fs.StringVar(&o.Reuse, "reuse", "", "query a database kept by an earlier -keep run (its name) instead of loading a new one; it is kept")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measuring phase (server and clients) to this file")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile to this file after the measuring phase")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,9 +112,15 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		return fmt.Errorf("bench: database URL: %w", err)
 	}
 	u.Path = fmt.Sprintf("/mrhub_bench_%d", time.Now().UnixNano()%1e9)
+	if o.Reuse != "" {
+		u.Path = "/" + o.Reuse
+		o.Keep = true
+	}
 	dsn := u.String()
-	if err := db.EnsureDatabase(ctx, dsn); err != nil {
-		return err
+	if o.Reuse == "" {
+		if err := db.EnsureDatabase(ctx, dsn); err != nil {
+			return err
+		}
 	}
 	if !o.Keep {
 		defer func() {
@@ -120,30 +134,42 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
 	region, err := seeds.Region()
 	if err != nil {
 		return err
 	}
-	if err := catalog.Upsert(ctx, pool, region); err != nil {
-		return err
+	if o.Reuse == "" { // a reused database keeps the schema and catalogue it was loaded with
+		if _, err := db.Migrate(ctx, pool); err != nil {
+			return err
+		}
+		if err := catalog.Upsert(ctx, pool, region); err != nil {
+			return err
+		}
 	}
 	cat := catalog.NewCatalog(region)
-	key := make([]byte, 32)
-	for i := range key {
-		key[i] = byte(rand.IntN(256))
-	}
-	hasher, err := identity.NewHasher(key)
+	// The identity key is derived from the bench database's name (synthetic data only), so that
+	// a kept database can be queried again with -reuse.
+	key := sha256.Sum256([]byte("mrhub-bench-key|" + u.Path[1:]))
+	hasher, err := identity.NewHasher(key[:])
 	if err != nil {
 		return err
 	}
 
 	start := time.Now()
-	nids, err := benchLoad(ctx, pool, cat, hasher, o)
-	if err != nil {
-		return fmt.Errorf("bench: loading: %w", err)
+	var nids []string
+	if o.Reuse == "" {
+		nids, err = benchLoad(ctx, pool, cat, hasher, o)
+		if err != nil {
+			return fmt.Errorf("bench: loading: %w", err)
+		}
+	} else {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM patients`).Scan(&o.Patients); err != nil {
+			return err
+		}
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM reports`).Scan(&o.Reports); err != nil {
+			return err
+		}
+		nids = benchResidentIDs(o.Patients)
 	}
 	var obsN int
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&obsN)
@@ -153,7 +179,28 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := httptest.NewServer(api.Handler())
+	defer api.Close()
+	// Server-side time (handler entry to return: auth, queries, encoding and the write into the
+	// connection's buffer), reported beside the end-to-end figures, which remain the headline.
+	var srvMu sync.Mutex
+	var srvTimes [2][]time.Duration
+	measuring := atomic.Bool{}
+	h := api.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t0 := time.Now()
+		h.ServeHTTP(w, r)
+		if !measuring.Load() {
+			return
+		}
+		d := time.Since(t0)
+		k := 1
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			k = 0
+		}
+		srvMu.Lock()
+		srvTimes[k] = append(srvTimes[k], d)
+		srvMu.Unlock()
+	}))
 	defer srv.Close()
 	tok, err := auth.Create(ctx, pool, auth.RoleClinician, region.Institutions[1].Code, time.Hour)
 	if err != nil {
@@ -170,6 +217,22 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var errs [2]atomic.Int64
 	per := make([][2][]time.Duration, o.Clients)
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	pgPIDs := benchBackends(ctx, pool)
+	pg0, go0 := procCPU(pgPIDs), selfCPU()
+	runtime.GC()
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	measuring.Store(true)
 	bctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -219,6 +282,56 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		}(c)
 	}
 	wg.Wait()
+	measuring.Store(false)
+	pg1, go1 := procCPU(pgPIDs), selfCPU()
+	if o.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	if o.MemProfile != "" {
+		f, err := os.Create(o.MemProfile)
+		if err != nil {
+			return err
+		}
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	srvMu.Lock()
+	for k, name := range []string{"server_side recognizable", "server_side fhir_search"} {
+		d := srvTimes[k]
+		slices.Sort(d)
+		fmt.Fprintf(stdout, "%s p50_ms=%.2f p99_ms=%.2f (handler time, not the headline)\n", name, ms(pct(d, 50)), ms(pct(d, 99)))
+	}
+	srvMu.Unlock()
+	var nreq int
+	for c := range per {
+		nreq += len(per[c][0]) + len(per[c][1])
+	}
+	if nreq > 0 {
+		// CPU per request, less sensitive than qps to other jobs on a shared machine (the database
+		// figure counts the pool's backends only).
+		fmt.Fprintf(stdout, "cpu_ms_per_request process=%.3f postgres=%.3f gc_cycles=%d alloc_kb_per_request=%d\n",
+			float64((go1-go0).Microseconds())/1000/float64(nreq), float64((pg1-pg0).Microseconds())/1000/float64(nreq),
+			ms1.NumGC-ms0.NumGC, (ms1.TotalAlloc-ms0.TotalAlloc)>>10/uint64(nreq))
+	}
+	if os.Getenv("MRHUB_BENCH_PLANS") != "" {
+		c, err := pool.Acquire(ctx)
+		if err == nil {
+			rows, _ := c.Query(ctx, `SELECT left(regexp_replace(statement, '\s+', ' ', 'g'), 110), generic_plans, custom_plans FROM pg_prepared_statements ORDER BY 2+3 DESC`)
+			for rows.Next() {
+				var st string
+				var g, cu int64
+				_ = rows.Scan(&st, &g, &cu)
+				fmt.Fprintf(stdout, "plan generic=%d custom=%d %s\n", g, cu, st)
+			}
+			rows.Close()
+			c.Release()
+		}
+	}
 	var all []time.Duration
 	names := []string{"recognizable", "fhir_search"}
 	for k := 0; k < 2; k++ {
@@ -275,17 +388,74 @@ func rssMB() int {
 	return 0
 }
 
+// benchBackends returns the process ids of the pool's database backends (all of them: the pool
+// is filled first), when the server runs on this machine.
+func benchBackends(ctx context.Context, pool *pgxpool.Pool) []int {
+	var conns []*pgxpool.Conn
+	for i := int32(0); i < pool.Config().MaxConns; i++ {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	var pids []int
+	for _, c := range conns {
+		pids = append(pids, int(c.Conn().PgConn().PID()))
+		c.Release()
+	}
+	return pids
+}
+
+// procCPU is the user+system CPU time of processes pids from /proc (0 for those not readable).
+func procCPU(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			f := strings.Fields(s[i+1:])
+			if len(f) > 12 {
+				u, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				ticks += u + st
+			}
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+var benchBirthBase = time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// benchResidentIDs are the resident IDs of bench patients 1..n, in order.
+func benchResidentIDs(n int) []string {
+	nids := make([]string, n)
+	for i := range nids {
+		nids[i] = identity.NewResidentID("330299", benchBirthBase.AddDate(0, 0, i/900), i%900)
+	}
+	return nids
+}
+
 var benchObsCodes = []string{"6690-2", "789-8", "718-7", "4544-3", "787-2", "785-6", "786-4", "777-3"}
 
 // benchLoad COPYs patients, identifiers, reports, versions and observations, and returns the
 // patients' resident IDs (plaintext kept in memory only, to query with).
 func benchLoad(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, h *identity.Hasher, o BenchOptions) ([]string, error) {
 	rg := cat.Region()
-	nids := make([]string, o.Patients)
-	base := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range nids {
-		nids[i] = identity.NewResidentID("330299", base.AddDate(0, 0, i/900), i%900)
-	}
+	nids := benchResidentIDs(o.Patients)
+	base := benchBirthBase
 	cst := time.FixedZone("CST", 8*3600)
 	pr := 0
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"patients"}, []string{"id", "provisional", "name", "gender", "birth_date"},

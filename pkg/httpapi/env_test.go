@@ -65,7 +65,7 @@ func newEnv(t *testing.T, mod ...func(*httpapi.Options)) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); _ = api.Close() })
 	e := &env{t: t, pool: pool, cat: cat, hasher: h, api: api, srv: srv,
 		prof:  &profile.Profiler{Catalog: cat, Hasher: h, Location: cst},
 		store: index.NewStore(pool, "mrhub.index.v1", "mrhub.dlq.v1")}

@@ -194,19 +194,19 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		itemCodes = append(itemCodes, it.Code)
 	}
 
-	// Reports, observations and identifiers in one round trip.
+	// Reports, observations and identifiers in one round trip. Every report of the patient is
+	// read (one range of reports_patient_clock_id; the item filter is applied below), so the
+	// observations need no join to reports for their issuing institution.
+	// One patient (the rule) is passed as a scalar: `= $1` lets PostgreSQL settle on a generic
+	// plan for the prepared statement, where `= ANY($1)` is planned afresh on every execution.
 	b := &pgx.Batch{}
-	repSQL := `SELECT id, item, status, current, clock, effective, issued, performer, hr_scope, code_system, code, code_display
-		FROM reports WHERE patient_id = ANY($1)`
-	args := []any{pids}
-	if len(itemCodes) > 0 {
-		repSQL += ` AND item = ANY($2)`
-		args = append(args, itemCodes)
-	}
-	b.Queue(repSQL+` ORDER BY clock DESC, id DESC LIMIT 5000`, args...)
+	cond, arg := patientCond("patient_id", pids)
+	b.Queue(`SELECT id, item, status, current, clock, effective, issued, performer, hr_scope, code_system, code, code_display
+		FROM reports WHERE `+cond+` ORDER BY clock DESC, id DESC LIMIT 5000`, arg)
+	cond, arg = patientCond("o.patient_id", pids)
 	b.Queue(`SELECT o.id, o.report_id, o.ordinal, o.code_system, o.code, o.code_display, o.status, o.effective, o.value_num, o.value_text,
-		o.unit, o.ref_low, o.ref_high, o.interpretation, r.performer
-		FROM observations o JOIN reports r ON r.id = o.report_id WHERE o.patient_id = ANY($1) ORDER BY o.effective DESC, o.id LIMIT 20000`, pids)
+		o.unit, o.ref_low, o.ref_high, o.interpretation
+		FROM observations o WHERE `+cond+` ORDER BY o.effective DESC, o.id LIMIT 20000`, arg)
 	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
 	br := s.pool.SendBatch(ctx, b)
 	reps, err := collect(br, func(rows pgx.Rows) (*repRow, error) {
@@ -220,7 +220,7 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 	obs, err := collect(br, func(rows pgx.Rows) (*obsRow, error) {
 		o := &obsRow{}
 		return o, rows.Scan(&o.ID, &o.ReportID, &o.Ordinal, &o.CodeSystem, &o.Code, &o.CodeDisplay, &o.Status, &o.Effective, &o.ValueNum, &o.ValueText,
-			&o.Unit, &o.RefLow, &o.RefHigh, &o.Interpretation, &o.Performer)
+			&o.Unit, &o.RefLow, &o.RefHigh, &o.Interpretation)
 	})
 	if err != nil {
 		br.Close()
@@ -242,9 +242,32 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 	}
 	resp.Patient = &PatientJSON{ID: "p" + strconv.FormatInt(pids[0], 10), Identifiers: masked}
 
+	performer := make(map[string]string, len(reps))
+	for _, rep := range reps {
+		performer[rep.ID] = rep.Performer
+	}
+	if len(itemCodes) > 0 {
+		want := make(map[string]bool, len(itemCodes))
+		for _, c := range itemCodes {
+			want[c] = true
+		}
+		kept := reps[:0]
+		for _, rep := range reps {
+			if rep.Item != nil && want[*rep.Item] {
+				kept = append(kept, rep)
+			}
+		}
+		reps = kept
+	}
 	byCode := map[[2]string][]*obsRow{}
 	byReport := map[string][]*obsRow{}
 	for _, o := range obs {
+		o.Performer = performer[o.ReportID]
+		if o.Performer == "" && len(performer) == 5000 {
+			// a patient with more than 5,000 reports: look the rest up
+			_ = s.pool.QueryRow(ctx, `SELECT performer FROM reports WHERE id = $1`, o.ReportID).Scan(&o.Performer)
+			performer[o.ReportID] = o.Performer
+		}
 		k := [2]string{o.CodeSystem, o.Code}
 		byCode[k] = append(byCode[k], o)
 		byReport[o.ReportID] = append(byReport[o.ReportID], o)
@@ -318,36 +341,34 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 	return resp, nil
 }
 
+// patientCond is col = $1 for one patient, col = ANY($1) for several, and the argument.
+func patientCond(col string, pids []int64) (string, any) {
+	if len(pids) == 1 {
+		return col + " = $1", pids[0]
+	}
+	return col + " = ANY($1)", pids
+}
+
 func emptyItem(it *catalog.Item) ItemJSON {
 	return ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
 		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item", History: []ResultJSON{}}
 }
 
-// remind records one reminder per item shown.
+// remind records one reminder per item shown, committed before the response is sent (through
+// the group-commit writer: concurrent requests share one INSERT and one commit).
 func (s *Server) remind(ctx context.Context, p *auth.Principal, pid int64, items []ItemJSON) error {
 	if len(items) == 0 {
 		return nil
 	}
-	codes := make([]string, len(items))
-	reports := make([]*string, len(items))
-	ok := make([]bool, len(items))
-	reasons := make([]string, len(items))
+	rows := make([]reminderRow, len(items))
 	for i, it := range items {
-		codes[i] = it.Item
+		rows[i] = reminderRow{Institution: p.Org, TokenID: p.TokenID, PatientID: pid, Item: it.Item, Recognizable: it.Recognizable, Reason: it.Reason}
 		if it.Result != nil {
 			id := it.Result.ReportID
-			reports[i] = &id
+			rows[i].ReportID = &id
 		}
-		ok[i] = it.Recognizable
-		reasons[i] = it.Reason
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO reminders(institution, token_id, patient_id, item, report_id, recognizable, reason)
-		SELECT $1, $2, $3, x.item, x.report_id, x.ok, x.reason FROM unnest($4::text[], $5::text[], $6::bool[], $7::text[]) AS x(item, report_id, ok, reason)`,
-		p.Org, p.TokenID, pid, codes, reports, ok, reasons)
-	if err != nil {
-		return fmt.Errorf("recording reminders: %w", err)
-	}
-	return nil
+	return s.reminders.Write(ctx, rows)
 }
 
 func collect[T any](br pgx.BatchResults, scan func(pgx.Rows) (T, error)) ([]T, error) {

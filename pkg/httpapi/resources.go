@@ -99,6 +99,11 @@ type row struct {
 	Resource  []byte
 	Current   bool
 	Status    string
+
+	// Set by searches that select the type's childCols: the ids of the report's observations
+	// and imaging studies, in ordinal order.
+	HasChildIDs    bool
+	ObsIDs, ImgIDs []string
 }
 
 // reportResource is the DiagnosticReport the hub serves for r with its observation and imaging

@@ -40,6 +40,16 @@ func (q *query) arg(v any) string {
 
 func (q *query) add(cond string) { q.where = append(q.where, cond) }
 
+// addIDs adds col = $n for one id (so that the prepared statement gets a generic plan; `= ANY`
+// of an array parameter is planned afresh on every execution), col = ANY($n) otherwise.
+func (q *query) addIDs(col string, ids []int64) {
+	if len(ids) == 1 {
+		q.add(col + " = " + q.arg(ids[0]))
+		return
+	}
+	q.add(col + " = ANY(" + q.arg(ids) + ")")
+}
+
 // param is one supported search parameter.
 type param struct {
 	typ   string // FHIR search parameter type
@@ -56,6 +66,7 @@ type rtype struct {
 	idExpr      string
 	createdExpr string
 	sortName    string // the _sort name of sortExpr (date, started)
+	childCols   string // optional: two text[] columns, the ids of the row's observations and imaging studies
 	statusCol   string // column filtered by status; "" = no status param
 	statuses    []string
 	defaults    func(q *query, hasStatus bool)
@@ -105,7 +116,7 @@ func patientParams(col string) map[string]param {
 				ids = append(ids, live)
 			}
 		}
-		q.add(col + " = ANY(" + q.arg(ids) + ")")
+		q.addIDs(col, ids)
 		return nil
 	}}
 	ident := param{typ: "token", doc: "patient identifier system|value (resident ID, insurance number or MRN); the value is matched by its keyed hash", apply: func(ctx context.Context, s *Server, q *query, v string) error {
@@ -117,7 +128,7 @@ func patientParams(col string) map[string]param {
 			}
 			ids = append(ids, got...)
 		}
-		q.add(col + " = ANY(" + q.arg(ids) + ")")
+		q.addIDs(col, ids)
 		q.rewrite = patientList(ids)
 		return nil
 	}}
@@ -228,7 +239,9 @@ func init() {
 		idExpr:      "r.id",
 		createdExpr: "r.created_at",
 		sortName:    "date",
-		statusCol:   "r.status",
+		childCols: "ARRAY(SELECT o.id FROM observations o WHERE o.report_id = r.id ORDER BY o.ordinal), " +
+			"ARRAY(SELECT i.id FROM imaging_studies i WHERE i.report_id = r.id ORDER BY i.ordinal)",
+		statusCol: "r.status",
 		defaults: func(q *query, hasStatus bool) {
 			if !hasStatus {
 				q.add("r.current AND r.status IN " + sqlList(finishedReport))

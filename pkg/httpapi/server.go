@@ -17,6 +17,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/identity"
 )
 
@@ -46,6 +47,9 @@ type Server struct {
 	authn   *auth.Authenticator
 	slots   chan struct{}
 	handler http.Handler
+	dec     *decisions.Store
+
+	reminders *reminderWriter
 }
 
 // New builds a Server.
@@ -77,8 +81,9 @@ func New(o Options) (*Server, error) {
 	s := &Server{opt: o, pool: o.Pool, cat: o.Catalog, hasher: o.Hasher, log: o.Log,
 		authn: &auth.Authenticator{DB: o.Pool, CacheTTL: o.TokenCacheTTL},
 		slots: make(chan struct{}, o.MaxInFlight)}
+	s.reminders = newReminderWriter(o.Pool.Exec, o.Log)
 
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	clin := func(h http.HandlerFunc) http.Handler { return auth.Require(h, auth.RoleClinician) }
 	mux.HandleFunc("GET /fhir/metadata", s.metadata)
 	for _, rt := range []string{"DiagnosticReport", "Observation", "ImagingStudy", "Patient"} {
@@ -90,12 +95,20 @@ func New(o Options) (*Server, error) {
 	})
 	mux.Handle("GET /api/v1/recognizable", clin(s.recognizable))
 	mux.Handle("GET /api/v1/reports/{id}", clin(s.apiReport))
+	s.mountDecisions(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s: no such route", r.Method, r.URL.Path))
 	})
 	public := func(r *http.Request) bool { return r.URL.Path == "/fhir/metadata" }
 	s.handler = s.protect(s.authn.Middleware(public, mux))
 	return s, nil
+}
+
+// Close stops the server's background writer after writing whatever it holds. Call it after the
+// HTTP server has shut down (requests still arriving afterwards write their audit rows directly).
+func (s *Server) Close() error {
+	s.reminders.Close()
+	return nil
 }
 
 // Handler returns the whole API (for tests and for mounting under "/").

@@ -14,11 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	decisionsconsumer "github.com/mrhub/mrhub/consumers/decisions"
 	"github.com/mrhub/mrhub/consumers/reports"
 	"github.com/mrhub/mrhub/pkg/bus"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
+	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/outbox"
@@ -36,6 +38,10 @@ type Hub struct {
 	Registry *prometheus.Registry
 	Metrics  *telemetry.Metrics
 	Store    *index.Store
+	// Decisions holds the decision counters and the HTTP latency histogram (issue 5).
+	Decisions *telemetry.DecisionMetrics
+	// DecisionStore validates and writes recognition decisions.
+	DecisionStore *decisions.Store
 }
 
 // Open creates the database if missing, migrates it, and loads the catalogue and the identity key.
@@ -67,8 +73,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	reg := telemetry.NewRegistry()
 	return &Hub{
 		Cfg: cfg, Log: log, Pool: pool, Catalog: cat, Hasher: hasher, Registry: reg,
-		Metrics: telemetry.NewMetrics(reg),
-		Store:   index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
+		Metrics:       telemetry.NewMetrics(reg),
+		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
+		Decisions:     telemetry.NewDecisionMetrics(reg),
+		DecisionStore: &decisions.Store{Pool: pool, Catalog: cat, Hasher: hasher, DLQ: cfg.TopicDLQ},
 	}, nil
 }
 
@@ -125,6 +133,22 @@ func (h *Hub) NewConsumer(member int) (*reports.Consumer, func() error, error) {
 	return c, r.Close, nil
 }
 
+// DecisionsGroup is the consumer group of the decisions consumer: the hub's group id with a
+// ".decisions" suffix, so that joining it does not rebalance the report consumers.
+func (h *Hub) DecisionsGroup() string { return h.Cfg.GroupID + ".decisions" }
+
+// NewDecisionConsumer builds the mrhub.decisions.v1 consumer (one group member). The caller
+// closes the reader.
+func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, error) {
+	r, err := bus.NewReader(bus.ReaderConfig{Brokers: h.Cfg.KafkaBrokers, GroupID: h.DecisionsGroup(), Topic: config.TopicDecisions, MaxBytes: h.Cfg.MaxMessageBytes})
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &decisionsconsumer.Consumer{Name: h.DecisionsGroup(), Reader: r, Store: h.DecisionStore, Log: h.Log.Named("decisions"),
+		Metrics: h.Metrics, Decisions: h.Decisions, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
+	return c, r.Close, nil
+}
+
 // Serve runs the consumers, the outbox relay and the HTTP server until ctx ends, then shuts them
 // down in order: stop fetching, finish and commit the batch in hand, close readers, stop the relay,
 // stop HTTP. extra handlers (the API of later packages) are mounted on the same server.
@@ -138,7 +162,7 @@ func (h *Hub) Serve(ctx context.Context, extra map[string]http.Handler) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	errs := make(chan error, h.Cfg.Consumers+2)
+	errs := make(chan error, h.Cfg.Consumers+3)
 	for i := 0; i < h.Cfg.Consumers; i++ {
 		c, closeReader, err := h.NewConsumer(i)
 		if err != nil {
@@ -154,6 +178,21 @@ func (h *Hub) Serve(ctx context.Context, extra map[string]http.Handler) error {
 			}
 		}()
 	}
+	dc, closeDecisions, err := h.NewDecisionConsumer()
+	if err != nil {
+		stop()
+		wg.Wait()
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer closeDecisions()
+		if err := dc.Run(ctx); err != nil {
+			errs <- fmt.Errorf("decisions consumer: %w", err)
+			stop()
+		}
+	}()
 	w := bus.NewWriter(h.Cfg.KafkaBrokers, "")
 	relay := &outbox.Relay{Pool: h.Pool, Publisher: w, Log: h.Log.Named("outbox"), Metrics: h.Metrics}
 	wg.Add(1)
@@ -211,7 +250,8 @@ func (h *Hub) httpServer(extra map[string]http.Handler) (*http.Server, net.Liste
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
 	for p, hd := range extra {
-		mux.Handle(p, hd)
+		// Latency by route: the API's own mux refines the route to the pattern it matched.
+		mux.Handle(p, telemetry.Instrument(h.Decisions, p, hd))
 	}
 	ln, err := net.Listen("tcp", h.Cfg.HTTPAddr)
 	if err != nil {

@@ -108,10 +108,7 @@ func Collect(paths []string, o Options) ([]Item, error) {
 type head struct {
 	ResourceType string `json:"resourceType"`
 	ID           string `json:"id"`
-	Identifier   []struct {
-		System string `json:"system"`
-		Value  string `json:"value"`
-	} `json:"identifier"`
+	Identifier   json.RawMessage `json:"identifier"` // an array in DiagnosticReport, an object in Bundle
 	Entry []struct {
 		Resource json.RawMessage `json:"resource"`
 	} `json:"entry"`
@@ -144,8 +141,9 @@ func check(name string, b []byte, o Options) Item {
 // reportKey is the first report identifier found (or the resource id) for the message key.
 func reportKey(h head) string {
 	if h.ResourceType == "DiagnosticReport" {
-		if len(h.Identifier) > 0 {
-			return h.Identifier[0].System + "|" + h.Identifier[0].Value
+		var ids []struct{ System, Value string }
+		if json.Unmarshal(h.Identifier, &ids) == nil && len(ids) > 0 {
+			return ids[0].System + "|" + ids[0].Value
 		}
 		return h.ID
 	}

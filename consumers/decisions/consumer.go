@@ -1,0 +1,244 @@
+package decisions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/mrhub/mrhub/pkg/decisions"
+	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/telemetry"
+)
+
+// Reader is the part of a kafka-go group reader the consumer uses.
+type Reader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Applier writes a batch of decision messages in one transaction.
+type Applier interface {
+	ApplyBatch(ctx context.Context, b *decisions.Batch) (*decisions.Outcome, error)
+}
+
+// Consumer is one member of the decisions consumer group.
+type Consumer struct {
+	Name      string // consumer group; offsets in ingest_offsets are kept under it
+	Reader    Reader
+	Store     Applier
+	Log       *zap.Logger
+	Metrics   *telemetry.Metrics         // may be nil
+	Decisions *telemetry.DecisionMetrics // may be nil
+	BatchSize int
+	BatchWait time.Duration
+	Drain     time.Duration // deadline to finish the batch in hand at shutdown (default 15s)
+
+	// AfterApply, when set, runs after the database commit and before the offset commit
+	// (tests use it to simulate a crash there).
+	AfterApply func(out *decisions.Outcome) error
+}
+
+// ErrStopped is returned by Run when AfterApply stopped the consumer.
+var ErrStopped = errors.New("consumer stopped after apply")
+
+// Run consumes until ctx ends, then finishes the batch in hand within Drain.
+func (c *Consumer) Run(ctx context.Context) error {
+	if c.BatchSize <= 0 || c.BatchWait <= 0 {
+		return errors.New("decisions consumer needs BatchSize and BatchWait")
+	}
+	msgs := make(chan kafka.Message, c.BatchSize)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		backoff := 100 * time.Millisecond
+		for {
+			m, err := c.Reader.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if errors.Is(err, io.EOF) {
+					fetchErr <- err
+					return
+				}
+				c.Log.Warn("fetching decisions from Kafka failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
+				c.retried("fetch")
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = min(backoff*2, 10*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		batch, ok := c.collect(ctx, msgs)
+		if len(batch) > 0 {
+			if err := c.handle(ctx, batch); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			select {
+			case err := <-fetchErr:
+				return fmt.Errorf("reader stopped: %w", err)
+			default:
+			}
+			return nil
+		}
+	}
+}
+
+func (c *Consumer) collect(ctx context.Context, msgs <-chan kafka.Message) ([]kafka.Message, bool) {
+	var batch []kafka.Message
+	select {
+	case m, ok := <-msgs:
+		if !ok {
+			return nil, false
+		}
+		batch = append(batch, m)
+	case <-ctx.Done():
+		return nil, false
+	}
+	timer := time.NewTimer(c.BatchWait)
+	defer timer.Stop()
+	for len(batch) < c.BatchSize {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, m)
+		case <-timer.C:
+			return batch, true
+		case <-ctx.Done():
+			return batch, false
+		}
+	}
+	return batch, true
+}
+
+func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
+	start := time.Now()
+	b := &decisions.Batch{Consumer: c.Name, Messages: make([]decisions.Message, len(msgs))}
+	for i, m := range msgs {
+		h := make(map[string]string, len(m.Headers))
+		for _, x := range m.Headers {
+			if _, dup := h[x.Key]; !dup {
+				h[x.Key] = string(x.Value)
+			}
+		}
+		b.Messages[i] = decisions.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h}
+	}
+	drain := c.Drain
+	if drain <= 0 {
+		drain = 15 * time.Second
+	}
+	wctx, cancel := contextUntilDrain(ctx, drain)
+	defer cancel()
+	var out *decisions.Outcome
+	backoff := 100 * time.Millisecond
+	for {
+		var err error
+		out, err = c.Store.ApplyBatch(wctx, b)
+		if err == nil {
+			break
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("decision batch not applied before shutdown deadline: %w", err)
+		}
+		wait := backoff
+		if index.IsContention(err) {
+			wait = time.Duration(5+rand.IntN(45)) * time.Millisecond
+			c.retried("contention")
+		} else {
+			// Every per-message refusal is dead-lettered inside the transaction, so what fails the
+			// whole batch is the database itself: pause and retry.
+			c.Log.Warn("writing decisions failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))
+			c.retried("database")
+			backoff = min(backoff*2, 10*time.Second)
+		}
+		if !sleep(wctx, wait) {
+			return fmt.Errorf("decision batch not applied before shutdown deadline: %w", err)
+		}
+	}
+	if c.AfterApply != nil {
+		if err := c.AfterApply(out); err != nil {
+			return err
+		}
+	}
+	backoff = 100 * time.Millisecond
+	for {
+		err := c.Reader.CommitMessages(wctx, msgs...)
+		if err == nil {
+			break
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
+		}
+		c.Log.Warn("committing decision offsets failed; retrying", zap.Error(err))
+		c.retried("commit")
+		if !sleep(wctx, backoff) {
+			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+	c.observe(msgs, b, out, time.Since(start))
+	return nil
+}
+
+func (c *Consumer) observe(msgs []kafka.Message, b *decisions.Batch, out *decisions.Outcome, d time.Duration) {
+	topic := msgs[0].Topic
+	if c.Metrics != nil {
+		c.Metrics.Consumed.WithLabelValues(topic).Add(float64(len(msgs)))
+		c.Metrics.BatchSeconds.WithLabelValues(topic).Observe(d.Seconds())
+		c.Metrics.BatchSize.WithLabelValues(topic).Observe(float64(len(msgs)))
+	}
+	for i, r := range out.Results {
+		if code, ok := strings.CutPrefix(r, "rejected:"); ok {
+			c.Log.Info("decision dead-lettered", zap.String("code", code), zap.Int("partition", b.Messages[i].Partition), zap.Int64("offset", b.Messages[i].Offset))
+			if c.Metrics != nil {
+				c.Metrics.DeadLettered.WithLabelValues(topic, code).Inc()
+			}
+			r = "rejected"
+		}
+		c.Decisions.Decision("kafka", r)
+	}
+}
+
+func (c *Consumer) retried(stage string) {
+	if c.Metrics != nil {
+		c.Metrics.Retries.WithLabelValues(stage).Inc()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// contextUntilDrain returns a context that ends drain after parent ends.
+func contextUntilDrain(parent context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() { time.AfterFunc(drain, cancel) })
+	return ctx, func() { stop(); cancel() }
+}

@@ -1,0 +1,242 @@
+package decisions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mrhub/mrhub/pkg/index"
+)
+
+// Message is one record of mrhub.decisions.v1.
+type Message struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   map[string]string
+}
+
+// Batch is what one consumer transaction applies.
+type Batch struct {
+	Consumer string // consumer group owning the offsets in ingest_offsets
+	Messages []Message
+}
+
+// Outcome counts what ApplyBatch did. Results are by message, in order: "recognized" or
+// "declined" (new decision), "duplicate", "revoked", "already_revoked", "rejected:<code>", or
+// "skipped" (applied before a crash).
+type Outcome struct {
+	Results     []string // a Result, "rejected:<code>" or "skipped"
+	DeadLetters int
+	Skipped     int
+}
+
+// HeaderSource is the header naming the publishing institution.
+const HeaderSource = "mrhub-source"
+
+// ApplyBatch applies msgs in one transaction: every message not applied yet (per ingest_offsets)
+// is decoded, authorised by its mrhub-source header, validated and written; a rejected message
+// becomes a dead letter in the outbox (same transaction); the partitions' next offsets are saved.
+// A database failure of the whole transaction is returned (the caller retries the batch).
+func (s *Store) ApplyBatch(ctx context.Context, b *Batch) (*Outcome, error) {
+	var out *Outcome
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		out = &Outcome{}
+		return s.applyBatch(ctx, tx, b, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) error {
+	next, err := lockOffsets(ctx, tx, b)
+	if err != nil {
+		return err
+	}
+	var dead [][]any
+	for _, m := range b.Messages {
+		if m.Offset < next[posKey{m.Topic, m.Partition}] {
+			out.Skipped++
+			out.Results = append(out.Results, "skipped")
+			continue
+		}
+		res, rej, err := s.applyOne(ctx, tx, m)
+		if err != nil {
+			return err
+		}
+		if rej != nil {
+			dead = append(dead, deadLetter(s.DLQ, m, rej))
+			out.Results = append(out.Results, "rejected:"+rej.Code)
+			continue
+		}
+		out.Results = append(out.Results, string(res))
+	}
+	if len(dead) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"topic", "key", "value", "headers"}, pgx.CopyFromRows(dead)); err != nil {
+			return fmt.Errorf("writing dead letters to the outbox: %w", err)
+		}
+		out.DeadLetters = len(dead)
+	}
+	return saveOffsets(ctx, tx, b)
+}
+
+// applyOne applies one message under a savepoint: a rejection (or a database refusal of this
+// message alone) rolls back only its own writes.
+func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message) (res Result, rej *Error, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, rej, err = "", &Error{Code: "internal.panic", Message: fmt.Sprintf("the hub failed on this message (%v); report it to the hub operators", p)}, nil
+		}
+	}()
+	ev, perr := Parse(m.Value, "")
+	if perr != nil {
+		return "", perr, nil
+	}
+	src := m.Headers[HeaderSource]
+	if src == "" {
+		return "", &Error{Code: "decision.missing_source", Field: "mrhub-source", Message: "header mrhub-source (the publishing institution's code) is required"}, nil
+	}
+	if _, ok := s.Catalog.Institution(src); !ok {
+		return "", &Error{Code: "decision.unknown_source", Field: "mrhub-source", Message: fmt.Sprintf("header mrhub-source %q is not an institution of the region", src)}, nil
+	}
+	if ev.Type == TypeDecision {
+		if _, rerr := s.Authorize(ev.Institution, src, true); rerr != nil {
+			return "", rerr, nil
+		}
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	var d *Decision
+	if ev.Type == TypeRevoke {
+		_, res, err = s.Revoke(ctx, sp, ev, src, true)
+	} else {
+		d, res, err = s.Decide(ctx, sp, ev, "kafka")
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return "", nil, rbErr
+		}
+		return "", e, nil
+	}
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && !index.IsTransient(err) {
+			if rbErr := sp.Rollback(ctx); rbErr != nil {
+				return "", nil, rbErr
+			}
+			return "", &Error{Code: "decision.rejected", Message: "the database refused this decision: " + pgErr.Message}, nil
+		}
+		_ = sp.Rollback(ctx)
+		return "", nil, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return "", nil, err
+	}
+	if res == Created {
+		res = Result(d.Outcome)
+	}
+	return res, nil, nil
+}
+
+func deadLetter(topic string, m Message, e *Error) []any {
+	h := map[string]string{}
+	for k, v := range m.Headers {
+		h[k] = v
+	}
+	h["mrhub-error-code"] = e.Code
+	h["mrhub-error-message"] = e.Message
+	h["mrhub-error-path"] = e.Field
+	h["mrhub-source-topic"] = m.Topic
+	h["mrhub-source-partition"] = strconv.Itoa(m.Partition)
+	h["mrhub-source-offset"] = strconv.FormatInt(m.Offset, 10)
+	h["mrhub-dead-lettered-at"] = time.Now().UTC().Format(time.RFC3339)
+	hj, _ := json.Marshal(h)
+	key := m.Key
+	if key == nil {
+		key = []byte{}
+	}
+	return []any{topic, key, m.Value, json.RawMessage(hj)}
+}
+
+type posKey struct {
+	topic     string
+	partition int
+}
+
+func lockOffsets(ctx context.Context, tx pgx.Tx, b *Batch) (map[posKey]int64, error) {
+	next := map[posKey]int64{}
+	var topics []string
+	var parts []int32
+	for _, m := range b.Messages {
+		k := posKey{m.Topic, m.Partition}
+		if _, ok := next[k]; !ok {
+			next[k] = 0
+			topics = append(topics, m.Topic)
+			parts = append(parts, int32(m.Partition))
+		}
+	}
+	if len(topics) == 0 {
+		return next, nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ingest_offsets(consumer, topic, partition, next_offset)
+		SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS q(t, p) ORDER BY t, p ON CONFLICT DO NOTHING`, b.Consumer, topics, parts); err != nil {
+		return nil, fmt.Errorf("registering partitions: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT o.topic, o.partition, o.next_offset FROM ingest_offsets o
+		JOIN unnest($2::text[], $3::int[]) AS q(t, p) ON o.topic = q.t AND o.partition = q.p
+		WHERE o.consumer = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o`, b.Consumer, topics, parts)
+	if err != nil {
+		return nil, fmt.Errorf("locking partition offsets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k posKey
+		var n int64
+		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
+			return nil, err
+		}
+		next[k] = n
+	}
+	return next, rows.Err()
+}
+
+func saveOffsets(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	max := map[posKey]int64{}
+	for _, m := range b.Messages {
+		k := posKey{m.Topic, m.Partition}
+		if v, ok := max[k]; !ok || m.Offset > v {
+			max[k] = m.Offset
+		}
+	}
+	if len(max) == 0 {
+		return nil
+	}
+	var topics []string
+	var parts []int32
+	var offs []int64
+	for k, v := range max {
+		topics = append(topics, k.topic)
+		parts = append(parts, int32(k.partition))
+		offs = append(offs, v+1)
+	}
+	_, err := tx.Exec(ctx, `UPDATE ingest_offsets o SET next_offset = GREATEST(o.next_offset, q.n), updated_at = now()
+		FROM unnest($2::text[], $3::int[], $4::bigint[]) AS q(t, p, n)
+		WHERE o.consumer = $1 AND o.topic = q.t AND o.partition = q.p`, b.Consumer, topics, parts, offs)
+	if err != nil {
+		return fmt.Errorf("saving offsets: %w", err)
+	}
+	return nil
+}
