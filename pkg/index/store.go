@@ -413,6 +413,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 			return fmt.Errorf("updating reports: %w", err)
 		}
 	}
+	phase(9)
 	if len(versions) > 0 {
 		rows := make([][]any, len(versions))
 		for i, v := range versions {
@@ -426,6 +427,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 			return fmt.Errorf("storing report versions: %w", err)
 		}
 	}
+	phase(5)
 	if err := s.writeResults(ctx, tx, states, changed); err != nil {
 		return err
 	}

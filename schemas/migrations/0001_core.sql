@@ -137,8 +137,6 @@ CREATE TABLE reports (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     seq             bigint NOT NULL DEFAULT nextval('reports_seq') -- change sequence, for stable paging and sync
 );
-CREATE INDEX reports_patient_item ON reports(patient_id, item, clock DESC) WHERE current;
-CREATE INDEX reports_patient_clock ON reports(patient_id, clock DESC);
 CREATE INDEX reports_code ON reports(code_system, code);
 CREATE INDEX reports_performer ON reports(performer, clock DESC);
 
@@ -157,7 +155,7 @@ CREATE TABLE report_versions (
     kafka_topic   text NOT NULL DEFAULT '',
     kafka_partition integer NOT NULL DEFAULT -1,
     kafka_offset  bigint NOT NULL DEFAULT -1,
-    resource      json NOT NULL,                  -- the DiagnosticReport as received (json keeps it byte for byte)
+    resource      json COMPRESSION lz4 NOT NULL,  -- the DiagnosticReport as received (json keeps it byte for byte; lz4 is several times cheaper than pglz)
     PRIMARY KEY (report_id, version),
     UNIQUE (report_id, content_hash)
 );
@@ -183,7 +181,6 @@ CREATE TABLE observations (
     resource      json NOT NULL
 );
 CREATE INDEX observations_report ON observations(report_id);
-CREATE INDEX observations_patient_code ON observations(patient_id, code_system, code, effective DESC);
 
 CREATE TABLE imaging_studies (
     id            text PRIMARY KEY,               -- report id + '-' + ordinal
