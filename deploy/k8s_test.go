@@ -1,0 +1,344 @@
+package deploy
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+type manifest struct {
+	file string
+	doc  map[string]any
+}
+
+func (m manifest) kind() string { return scalar(m.doc["kind"]) }
+func (m manifest) name() string { return scalar(get(m.doc, "metadata", "name")) }
+
+// get walks nested maps: get(doc, "spec", "template", "spec").
+func get(v any, path ...string) any {
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+func list(v any) []any { l, _ := v.([]any); return l }
+
+func loadManifests(t *testing.T) []manifest {
+	t.Helper()
+	files, err := filepath.Glob("k8s/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no k8s/*.yaml: %v", err)
+	}
+	var out []manifest
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		for _, d := range loadYAMLDocs(t, f) {
+			out = append(out, manifest{file: f, doc: d})
+		}
+	}
+	return out
+}
+
+var wantAPIVersion = map[string]string{
+	"Namespace": "v1", "ServiceAccount": "v1", "ConfigMap": "v1", "Secret": "v1", "Service": "v1",
+	"Deployment": "apps/v1", "Job": "batch/v1", "PodDisruptionBudget": "policy/v1",
+	"HorizontalPodAutoscaler": "autoscaling/v2",
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	ms := loadManifests(t)
+	vars, routes, cmds := configEnvVars(t), hubRoutes(t), subcommands(t)
+	byKind := map[string][]manifest{}
+	for _, m := range ms {
+		where := m.file + ": " + m.kind() + "/" + m.name()
+		if scalar(m.doc["apiVersion"]) == "" || m.kind() == "" || m.name() == "" {
+			t.Errorf("%s: apiVersion, kind and metadata.name are required", where)
+		}
+		want, known := wantAPIVersion[m.kind()]
+		if !known {
+			t.Errorf("%s: unexpected kind", where)
+		} else if got := scalar(m.doc["apiVersion"]); got != want {
+			t.Errorf("%s: apiVersion %s, want %s", where, got, want)
+		}
+		if m.kind() != "Namespace" && scalar(get(m.doc, "metadata", "namespace")) != "mrhub" {
+			t.Errorf("%s: metadata.namespace is not mrhub", where)
+		}
+		if !regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).MatchString(m.name()) {
+			t.Errorf("%s: name is not a DNS-1123 label", where)
+		}
+		byKind[m.kind()] = append(byKind[m.kind()], m)
+	}
+	for k := range wantAPIVersion {
+		if len(byKind[k]) == 0 {
+			t.Errorf("no %s manifest", k)
+		}
+	}
+	one := func(kind string) manifest {
+		if len(byKind[kind]) != 1 {
+			t.Fatalf("want one %s, got %d", kind, len(byKind[kind]))
+		}
+		return byKind[kind][0]
+	}
+
+	// kustomization.yaml lists every manifest file, and only existing ones.
+	var kz struct {
+		Resources []string `yaml:"resources"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, "k8s/kustomization.yaml")), &kz); err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, r := range kz.Resources {
+		listed[r] = true
+		if _, err := os.Stat(filepath.Join("k8s", r)); err != nil {
+			t.Errorf("kustomization.yaml: %v", err)
+		}
+	}
+	for _, m := range ms {
+		if !listed[filepath.Base(m.file)] {
+			t.Errorf("kustomization.yaml does not list %s", filepath.Base(m.file))
+		}
+	}
+
+	// ConfigMap and Secret: real variable names, right side of the secret line, values valid.
+	cm, sec := one("ConfigMap"), one("Secret")
+	cmData, _ := cm.doc["data"].(map[string]any)
+	secData, _ := sec.doc["stringData"].(map[string]any)
+	env := map[string]string{}
+	for k, v := range cmData {
+		if !vars[k] {
+			t.Errorf("ConfigMap %s: %s is not an environment variable of pkg/config", cm.name(), k)
+		}
+		if k == "MRHUB_ID_KEY" || k == "DATABASE_URL" {
+			t.Errorf("ConfigMap %s holds the secret %s", cm.name(), k)
+		}
+		env[k] = scalar(v)
+	}
+	for _, k := range []string{"MRHUB_ID_KEY", "DATABASE_URL"} {
+		if _, ok := secData[k]; !ok {
+			t.Errorf("Secret %s: no %s", sec.name(), k)
+		}
+	}
+	for k, v := range secData {
+		if !vars[k] {
+			t.Errorf("Secret %s: %s is not an environment variable of pkg/config", sec.name(), k)
+		}
+		env[k] = scalar(v)
+	}
+	// The placeholder key must be refused, so nobody runs with a published key...
+	if err := validateConfig(t, vars, env); err == nil || !strings.Contains(err.Error(), "MRHUB_ID_KEY") {
+		t.Errorf("the Secret's placeholder MRHUB_ID_KEY passes config.Validate (%v): make it invalid", err)
+	}
+	// ...and everything else must pass once a real key is there.
+	env["MRHUB_ID_KEY"] = strings.Repeat("ab", 32)
+	if err := validateConfig(t, vars, env); err != nil {
+		t.Errorf("ConfigMap + Secret fail config.Validate: %v", err)
+	}
+	_, httpPort, err := net.SplitHostPort(env["MRHUB_HTTP_ADDR"])
+	if err != nil {
+		t.Fatalf("ConfigMap MRHUB_HTTP_ADDR %q: %v", env["MRHUB_HTTP_ADDR"], err)
+	}
+
+	// Pod specs of the Deployment and the Job.
+	dep, job := one("Deployment"), one("Job")
+	for _, m := range []manifest{dep, job} {
+		checkPodSpec(t, m, vars, cmds, cm, sec)
+	}
+
+	// Deployment specifics.
+	if r := get(dep.doc, "spec", "replicas"); r != 2 {
+		t.Errorf("Deployment replicas = %v, want 2", r)
+	}
+	labels, _ := get(dep.doc, "spec", "template", "metadata", "labels").(map[string]any)
+	sel, _ := get(dep.doc, "spec", "selector", "matchLabels").(map[string]any)
+	if len(sel) == 0 || !subset(sel, labels) {
+		t.Errorf("Deployment selector %v does not match its pod labels %v", sel, labels)
+	}
+	pod := get(dep.doc, "spec", "template", "spec")
+	if g, ok := get(pod, "terminationGracePeriodSeconds").(int); !ok || g < 30 {
+		t.Errorf("terminationGracePeriodSeconds = %v, want >= 30 (the consumer drains its batch, up to 15 s, then HTTP, 5 s)", get(pod, "terminationGracePeriodSeconds"))
+	}
+	hubC := list(get(pod, "containers"))[0]
+	if a := strList(get(hubC, "args")); len(a) == 0 || a[0] != "serve" {
+		t.Errorf("hub container args %v, want serve", a)
+	}
+	ports := map[string]string{}
+	for _, p := range list(get(hubC, "ports")) {
+		ports[scalar(get(p, "name"))] = scalar(get(p, "containerPort"))
+	}
+	if ports["http"] != httpPort {
+		t.Errorf("container port http = %q, MRHUB_HTTP_ADDR listens on %s", ports["http"], httpPort)
+	}
+	for probe, wantPath := range map[string]string{"readinessProbe": "/readyz", "livenessProbe": "/healthz", "startupProbe": ""} {
+		p := get(hubC, probe)
+		if p == nil {
+			t.Errorf("hub container has no %s", probe)
+			continue
+		}
+		path := scalar(get(p, "httpGet", "path"))
+		if !routes[path] || (wantPath != "" && path != wantPath) {
+			t.Errorf("%s path %q: want %q, a route of pkg/hub (%v)", probe, path, wantPath, keys(routes))
+		}
+		port := scalar(get(p, "httpGet", "port"))
+		if _, ok := ports[port]; !ok && port != httpPort {
+			t.Errorf("%s port %q is not a container port", probe, port)
+		}
+	}
+	if ann := scalar(get(dep.doc, "spec", "template", "metadata", "annotations", "prometheus.io/path")); ann != "" && !routes[ann] {
+		t.Errorf("prometheus.io/path %q is not a route", ann)
+	}
+	memLimit := quantity(t, scalar(get(hubC, "resources", "limits", "memory")))
+	if memLimit < 300<<20 {
+		t.Errorf("memory limit %d bytes is below the README's 300 MB RSS figure", memLimit)
+	}
+	for _, e := range list(get(hubC, "env")) {
+		if scalar(get(e, "name")) == "GOMEMLIMIT" {
+			if gl := quantity(t, strings.TrimSuffix(scalar(get(e, "value")), "B")); gl >= memLimit {
+				t.Errorf("GOMEMLIMIT %d >= memory limit %d", gl, memLimit)
+			}
+		}
+	}
+
+	// Service, PDB, HPA point at the Deployment.
+	svc := one("Service")
+	ssel, _ := get(svc.doc, "spec", "selector").(map[string]any)
+	if len(ssel) == 0 || !subset(ssel, labels) {
+		t.Errorf("Service selector %v does not select the hub pods %v", ssel, labels)
+	}
+	for _, p := range list(get(svc.doc, "spec", "ports")) {
+		tp := scalar(get(p, "targetPort"))
+		if _, ok := ports[tp]; !ok && tp != httpPort {
+			t.Errorf("Service targetPort %q is not a container port", tp)
+		}
+	}
+	pdb := one("PodDisruptionBudget")
+	if get(pdb.doc, "spec", "minAvailable") != 1 {
+		t.Errorf("PDB minAvailable = %v, want 1", get(pdb.doc, "spec", "minAvailable"))
+	}
+	psel, _ := get(pdb.doc, "spec", "selector", "matchLabels").(map[string]any)
+	if len(psel) == 0 || !subset(psel, labels) {
+		t.Errorf("PDB selector %v does not select the hub pods", psel)
+	}
+	hpa := one("HorizontalPodAutoscaler")
+	if get(hpa.doc, "spec", "scaleTargetRef", "kind") != "Deployment" || get(hpa.doc, "spec", "scaleTargetRef", "name") != dep.name() {
+		t.Errorf("HPA scaleTargetRef %v is not Deployment/%s", get(hpa.doc, "spec", "scaleTargetRef"), dep.name())
+	}
+	minR, _ := get(hpa.doc, "spec", "minReplicas").(int)
+	maxR, _ := get(hpa.doc, "spec", "maxReplicas").(int)
+	if minR < 2 || maxR < minR {
+		t.Errorf("HPA min/max replicas %d/%d", minR, maxR)
+	}
+	cpu := false
+	for _, m := range list(get(hpa.doc, "spec", "metrics")) {
+		if get(m, "type") == "Resource" && get(m, "resource", "name") == "cpu" {
+			cpu = true
+		}
+	}
+	if !cpu {
+		t.Error("HPA has no CPU metric")
+	}
+	if !strings.Contains(readFile(t, hpa.file), "mrhub_consumer_lag_messages") || !metricNames(t)["mrhub_consumer_lag_messages"] {
+		t.Error("hpa.yaml: the (commented) External metric should name mrhub_consumer_lag_messages, a real metric")
+	}
+}
+
+func checkPodSpec(t *testing.T, m manifest, vars, cmds map[string]bool, cm, sec manifest) {
+	t.Helper()
+	pod := get(m.doc, "spec", "template", "spec")
+	secKeys, _ := sec.doc["stringData"].(map[string]any)
+	podNonRoot := get(pod, "securityContext", "runAsNonRoot") == true
+	if uid, ok := get(pod, "securityContext", "runAsUser").(int); ok && uid == 0 {
+		t.Errorf("%s: pod runs as root", m.name())
+	}
+	var images []string
+	for _, group := range []string{"initContainers", "containers"} {
+		for _, c := range list(get(pod, group)) {
+			where := fmt.Sprintf("%s/%s container %s", m.kind(), m.name(), scalar(get(c, "name")))
+			images = append(images, scalar(get(c, "image")))
+			if a := strList(get(c, "args")); len(a) == 0 || !cmds[a[0]] {
+				t.Errorf("%s: args %v do not start with an mrhub subcommand", where, a)
+			}
+			for _, e := range list(get(c, "env")) {
+				n := scalar(get(e, "name"))
+				if !vars[n] && !runtimeEnv[n] {
+					t.Errorf("%s: env %s is neither a pkg/config variable nor a Go runtime one", where, n)
+				}
+				if ref := get(e, "valueFrom", "secretKeyRef"); ref != nil {
+					if scalar(get(ref, "name")) != sec.name() || secKeys[scalar(get(ref, "key"))] == nil {
+						t.Errorf("%s: secretKeyRef %v does not exist", where, ref)
+					}
+				}
+			}
+			for _, ef := range list(get(c, "envFrom")) {
+				if r := get(ef, "configMapRef", "name"); r != nil && r != cm.name() {
+					t.Errorf("%s: configMapRef %v does not exist", where, r)
+				}
+				if r := get(ef, "secretRef", "name"); r != nil && r != sec.name() {
+					t.Errorf("%s: secretRef %v does not exist", where, r)
+				}
+			}
+			sc := get(c, "securityContext")
+			if !(podNonRoot || get(sc, "runAsNonRoot") == true) {
+				t.Errorf("%s: runAsNonRoot is not set", where)
+			}
+			if get(sc, "readOnlyRootFilesystem") != true || get(sc, "allowPrivilegeEscalation") != false {
+				t.Errorf("%s: want readOnlyRootFilesystem true and allowPrivilegeEscalation false", where)
+			}
+			if !contains(strList(get(sc, "capabilities", "drop")), "ALL") {
+				t.Errorf("%s: capabilities are not all dropped", where)
+			}
+			for _, r := range []string{"requests", "limits"} {
+				if get(c, "resources", r, "memory") == nil || get(c, "resources", r, "cpu") == nil {
+					t.Errorf("%s: resources.%s.cpu/memory not set", where, r)
+				}
+			}
+		}
+	}
+	if len(images) == 0 {
+		t.Errorf("%s: no container", m.name())
+	}
+	sort.Strings(images)
+	if len(images) > 0 && images[0] != images[len(images)-1] {
+		t.Errorf("%s: containers use different images %v", m.name(), images)
+	}
+}
+
+// quantity parses the Kubernetes memory quantities used here (Ki, Mi, Gi, or plain bytes).
+func quantity(t *testing.T, s string) int64 {
+	t.Helper()
+	mult := int64(1)
+	for suf, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
+		if strings.HasSuffix(s, suf) {
+			s, mult = strings.TrimSuffix(s, suf), m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("quantity %q: %v", s, err)
+	}
+	return n * mult
+}
+
+func subset(sel, labels map[string]any) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
