@@ -83,10 +83,11 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 
-	api, err := apiHandlers(h)
+	api, closeAPI, err := apiHandlers(h)
 	if err != nil {
 		return err
 	}
+	defer closeAPI()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.Serve(ctx, api) }()
 	if err := waitHealthy(ctx, cfg.HTTPAddr, serveErr); err != nil {

@@ -33,10 +33,11 @@ func runServe(ctx context.Context, args []string) error {
 		return explainDB(err)
 	}
 	defer h.Close()
-	api, err := apiHandlers(h)
+	api, closeAPI, err := apiHandlers(h)
 	if err != nil {
 		return err
 	}
+	defer closeAPI()
 	return h.Serve(ctx, api)
 }
 

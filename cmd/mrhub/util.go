@@ -33,16 +33,17 @@ func configForLogs() config.Config {
 	return c
 }
 
-// apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1) on the hub's server.
-func apiHandlers(h *hub.Hub) (map[string]http.Handler, error) {
+// apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1) and the dashboard on
+// the hub's server. Call close after Serve returns: it writes audit rows still in flight.
+func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err error) {
 	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Catalog: h.Catalog, Hasher: h.Hasher,
 		Log: h.Log.Named("http"), Location: h.Cfg.Location()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	routes := api.Routes()
+	routes = api.Routes()
 	maps.Copy(routes, dashboard.Routes())
-	return routes, nil
+	return routes, func() { api.Close() }, nil
 }
 
 // demoTokens creates one API token per role for the demo banner, each for an institution (or

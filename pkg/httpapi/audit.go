@@ -29,9 +29,9 @@ type reminderGroup struct {
 }
 
 // reminderWriter writes reminders with group commit: a request hands over its rows and waits
-// until they are committed, as with its own INSERT, but every request that arrives while a write
-// is in flight joins the next write, so N concurrent requests cost one INSERT and one commit
-// (one WAL flush) instead of N. Nothing is acknowledged before it is committed, so a crash loses
+// until they are committed, as with its own INSERT, but requests that arrive while writes are in
+// flight join the next write, so N concurrent requests cost a few INSERTs and commits instead
+// of N. Nothing is acknowledged before it is committed, so a crash loses
 // no reminder whose request was answered. A batch that fails on a constraint is retried request
 // by request, so one bad request does not fail the others.
 type reminderWriter struct {
@@ -44,15 +44,25 @@ type reminderWriter struct {
 	pending []reminderGroup
 	closed  bool
 	kick    chan struct{} // cap 1: work is pending
-	stopped chan struct{} // closed when the flusher has exited
+	stopped chan struct{} // closed when every flusher has exited
 }
 
-func newReminderWriter(exec func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error), log *zap.Logger) *reminderWriter {
+func newReminderWriter(exec func(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error), log *zap.Logger, flushers int) *reminderWriter {
 	w := &reminderWriter{exec: exec, log: log, maxRows: 2000, timeout: 10 * time.Second,
 		kick: make(chan struct{}, 1), stopped: make(chan struct{})}
-	go w.loop()
+	var wg sync.WaitGroup
+	for i := 0; i < max(flushers, 1); i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.loop() }()
+	}
+	go func() { wg.Wait(); close(w.stopped) }()
 	return w
 }
+
+// reminderFlushers is how many INSERTs may be in flight at once: while one waits for its commit
+// (a WAL flush), requests arriving meanwhile go out in the next one instead of queueing behind
+// it; PostgreSQL flushes the WAL of concurrent commits together.
+const reminderFlushers = 4
 
 // Write hands rows over and waits until they are committed (or failed). When ctx ends first the
 // rows may still be written.
@@ -93,7 +103,6 @@ func (w *reminderWriter) Close() {
 }
 
 func (w *reminderWriter) loop() {
-	defer close(w.stopped)
 	for range w.kick {
 		w.drain()
 	}

@@ -53,7 +53,7 @@ func rowsFor(prefix string, n int) []reminderRow {
 // Concurrent requests share INSERTs, and each returns only once its rows are written.
 func TestReminderWriterGroupCommit(t *testing.T) {
 	f := &fakeDB{}
-	w := newReminderWriter(f.exec, zap.NewNop())
+	w := newReminderWriter(f.exec, zap.NewNop(), reminderFlushers)
 	defer w.Close()
 	const n = 200
 	var wg sync.WaitGroup
@@ -92,7 +92,7 @@ func TestReminderWriterGroupCommit(t *testing.T) {
 // graceful shutdown; writes after Close go straight to the database.
 func TestReminderWriterCloseFlushes(t *testing.T) {
 	f := &fakeDB{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
-	w := newReminderWriter(f.exec, zap.NewNop())
+	w := newReminderWriter(f.exec, zap.NewNop(), 1)
 	errs := make(chan error, 10)
 	go func() { errs <- w.Write(context.Background(), rowsFor("first", 1)) }()
 	<-f.entered // the first INSERT is in flight and blocked
@@ -146,7 +146,7 @@ func TestReminderWriterCloseFlushes(t *testing.T) {
 // A request whose rows violate a constraint fails alone; the others sharing its batch succeed.
 func TestReminderWriterConstraintFailsOneRequest(t *testing.T) {
 	f := &fakeDB{gate: make(chan struct{}), entered: make(chan struct{}, 100), bad: "bad0"}
-	w := newReminderWriter(f.exec, zap.NewNop())
+	w := newReminderWriter(f.exec, zap.NewNop(), 1)
 	defer w.Close()
 	first := make(chan error, 1)
 	go func() { first <- w.Write(context.Background(), rowsFor("first", 1)) }()

@@ -81,7 +81,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{opt: o, pool: o.Pool, cat: o.Catalog, hasher: o.Hasher, log: o.Log,
 		authn: &auth.Authenticator{DB: o.Pool, CacheTTL: o.TokenCacheTTL},
 		slots: make(chan struct{}, o.MaxInFlight)}
-	s.reminders = newReminderWriter(o.Pool.Exec, o.Log)
+	s.reminders = newReminderWriter(o.Pool.Exec, o.Log, reminderFlushers)
 
 	mux := newRouteMux()
 	clin := func(h http.HandlerFunc) http.Handler { return auth.Require(h, auth.RoleClinician) }
