@@ -84,7 +84,7 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 		conn.Release()
 		return err
 	}
-	src := &decisionRows{n: *n, region: region, rng: rand.New(rand.NewPCG(1, 2)), from: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	src := &decisionRows{n: *n, region: region, rng: rand.New(rand.NewPCG(1, 2)), from: time.Date(2025, 1, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"decisions"}, []string{"id", "institution", "department", "clinician", "patient_id", "item",
 		"report_id", "outcome", "reason", "note", "decided_at", "price_cents", "counts_in_rate", "content_hash", "via", "revoked_at"}, src); err != nil {
 		conn.Release()

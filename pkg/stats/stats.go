@@ -164,13 +164,22 @@ func Run(ctx context.Context, db Querier, cat *catalog.Catalog, q Query) (*Repor
 		cols = append(cols, "date_trunc('month', period)::date")
 	}
 
-	// Whole months from monthly rows, the partial months at either end from daily rows.
-	where, args := rangeFilter(q, has(ByDay))
-	args = append(args, level)
-	where += fmt.Sprintf(" AND level = $%d", len(args))
+	// Whole months from monthly rows, the partial months at either end from daily rows: each
+	// segment is one range of the primary key (level, grain, period, …).
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	lv := arg(level)
+	instFilter := ""
 	if q.Institutions != nil {
-		args = append(args, q.Institutions)
-		where += fmt.Sprintf(" AND institution = ANY($%d)", len(args))
+		instFilter = " AND institution = ANY(" + arg(q.Institutions) + ")"
+	}
+	var segs []string
+	for _, sg := range segments(q, has(ByDay)) {
+		segs = append(segs, fmt.Sprintf(`SELECT * FROM %%[1]s WHERE level = %s AND grain = '%c' AND period >= %s AND period < %s%s`,
+			lv, sg.grain, arg(sg.from), arg(sg.to), instFilter))
+	}
+	from := func(table string) string {
+		return "(" + fmt.Sprintf(strings.Join(segs, " UNION ALL "), table) + ") r"
 	}
 	sel := strings.Join(append(slices.Clone(cols), ""), ", ")
 	group := ""
@@ -184,12 +193,12 @@ func Run(ctx context.Context, db Querier, cat *catalog.Catalog, q Query) (*Repor
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+sel+`COALESCE(sum(decisions), 0)::bigint, COALESCE(sum(recognized), 0)::bigint, COALESCE(sum(declined_counting), 0)::bigint, COALESCE(sum(declined_not_counting), 0)::bigint,
 		COALESCE(sum(revoked), 0)::bigint, COALESCE(sum(reminders), 0)::bigint, COALESCE(sum(retrievals), 0)::bigint, COALESCE(sum(savings_cents), 0)::bigint
-		FROM stats_rollup WHERE `+where+group, args...)
+		FROM `+from("stats_rollup")+group, args...)
 	dgroup := " GROUP BY " + strconv.Itoa(len(cols)+1)
 	if len(cols) > 0 {
 		dgroup = group + ", " + strconv.Itoa(len(cols)+1)
 	}
-	b.Queue(`SELECT `+sel+`reason, sum(n)::bigint FROM stats_rollup_declines WHERE `+where+dgroup+` HAVING sum(n) <> 0`, args...)
+	b.Queue(`SELECT `+sel+`reason, sum(n)::bigint FROM `+from("stats_rollup_declines")+dgroup+` HAVING sum(n) <> 0`, args...)
 	br := db.SendBatch(ctx, b)
 	defer br.Close()
 
@@ -273,21 +282,31 @@ func Run(ctx context.Context, db Querier, cat *catalog.Catalog, q Query) (*Repor
 	return rep, nil
 }
 
-// rangeFilter selects the rollup rows covering [From, To]: daily rows when byDay, else monthly
-// rows for the whole months inside the range and daily rows for the partial months at its ends.
-func rangeFilter(q Query, byDay bool) (string, []any) {
-	from, to := q.From, q.To
-	end := to.AddDate(0, 0, 1) // exclusive
+type segment struct {
+	grain    byte
+	from, to time.Time // [from, to)
+}
+
+// segments lists the rollup rows covering [From, To]: daily rows when byDay, else monthly rows
+// for the whole months inside the range and daily rows for the partial months at its ends.
+func segments(q Query, byDay bool) []segment {
+	from, end := q.From, q.To.AddDate(0, 0, 1) // end exclusive
 	first := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
 	if !first.Equal(from) {
 		first = first.AddDate(0, 1, 0)
 	}
 	last := time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC) // months [first, last) are whole
 	if byDay || !first.Before(last) {
-		return `grain = 'd' AND period >= $1 AND period < $2`, []any{from, end}
+		return []segment{{'d', from, end}}
 	}
-	return `((grain = 'm' AND period >= $1 AND period < $2) OR (grain = 'd' AND ((period >= $3 AND period < $1) OR (period >= $2 AND period < $4))))`,
-		[]any{first, last, from, end}
+	segs := []segment{{'m', first, last}}
+	if from.Before(first) {
+		segs = append(segs, segment{'d', from, first})
+	}
+	if last.Before(end) {
+		segs = append(segs, segment{'d', last, end})
+	}
+	return segs
 }
 
 func newFigures(cat *catalog.Catalog) *Figures {
