@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -28,11 +29,14 @@ import (
 
 func runDemo(ctx context.Context, args []string) error {
 	var dataDir string
-	var rate float64
+	var rate, decisions, target float64
 	var port int
+	var secure bool
 	cfg, _, err := loadConfig("demo", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&secure, "secure", false, "Kafka over TLS with SCRAM-SHA-512: a throw-away CA and a random password are kept in the data dir")
 		fs.StringVar(&dataDir, "data-dir", envOr("MRHUB_DATA_DIR", "./data"), "demo state: broker log, identity key (env MRHUB_DATA_DIR)")
-		fs.Float64Var(&rate, "rate", 20, "simulated reports per second (0 = no simulator)")
+		fs.Float64Var(&rate, "rate", 20, "simulated messages (reports and decisions) per second (0 = no simulator)")
+		decisionFlags(fs, &decisions, &target)
 		fs.IntVar(&port, "kafka-port", envInt("MRHUB_KAFKA_PORT", 9092), "embedded broker port (env MRHUB_KAFKA_PORT)")
 	})
 	if err != nil {
@@ -53,8 +57,17 @@ func runDemo(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	b, err := broker.Start(broker.Options{Port: port, DataDir: filepath.Join(dataDir, "kafka"),
-		Topics: broker.HubTopics(int32(cfg.Partitions)), MaxMessageBytes: 8 << 20, Logger: log})
+	bo := broker.Options{Port: port, DataDir: filepath.Join(dataDir, "kafka"),
+		Topics: broker.HubTopics(int32(cfg.Partitions)), MaxMessageBytes: 8 << 20, Logger: log}
+	if secure {
+		if bo.TLS, err = secureDemoKafka(&cfg, dataDir); err != nil {
+			return err
+		}
+	}
+	if bo.SASLUsers, err = brokerSASLUsers(cfg); err != nil {
+		return err
+	}
+	b, err := broker.Start(bo)
 	if err != nil {
 		return fmt.Errorf("%w (is another broker or `mrhub demo` using port %d? set MRHUB_KAFKA_PORT)", err, port)
 	}
@@ -90,7 +103,14 @@ func runDemo(ctx context.Context, args []string) error {
 	defer closeAPI()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.Serve(ctx, api) }()
-	if err := waitHealthy(ctx, cfg.HTTPAddr, serveErr); err != nil {
+	healthz, client := "http://"+cfg.HTTPAddr+"/healthz", http.DefaultClient
+	if cfg.HTTPTLSCertFile != "" {
+		// Only asks our own process whether it listens: no data is exchanged, so the
+		// certificate (possibly issued for a public name) is not checked here.
+		healthz = "https://" + cfg.HTTPAddr + "/healthz"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
+	}
+	if err := waitHealthyURL(ctx, client, healthz, serveErr); err != nil {
 		return err
 	}
 	printDemoBanner(cfg, b.Addrs()[0], tokens, region)
@@ -100,11 +120,15 @@ func runDemo(ctx context.Context, args []string) error {
 		sc.Seed = time.Now().UnixNano()
 		sc.Start = time.Now().Add(-14 * 24 * time.Hour)
 		sc.MeanGap = 30 * time.Second
+		sc.Decisions, sc.TargetRate = decisions, target
+		// The simulated clock catches up from two weeks ago, then follows real time: no report
+		// and no decision is ever dated in the future (the hub refuses decided_at > now + 5 min).
+		sc.Now = time.Now
 		g, err := sim.New(sc, region)
 		if err != nil {
 			return err
 		}
-		w := bus.NewWriter(cfg.KafkaBrokers, config.TopicReports)
+		w := bus.NewWriter(cfg.KafkaBrokers, "", h.Kafka) // no fixed topic: each message names its own
 		defer w.Close()
 		go func() {
 			if _, err := sim.Run(ctx, g, w, sim.RunOptions{Rate: rate}); err != nil {
@@ -135,6 +159,10 @@ func ensureKeyFile(path string) error {
 
 func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]string, region *catalog.Region) {
 	base := "http://" + cfg.HTTPAddr
+	if cfg.HTTPTLSCertFile != "" {
+		base = "https://" + cfg.HTTPAddr
+	}
+	kcat := kcatSecurityArgs(cfg)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n=== mrhub demo (%s) ===\n", region.Name)
 	fmt.Fprintf(&sb, "FHIR base URL:  %s/fhir\n", base)
@@ -152,9 +180,15 @@ func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]stri
 	if t, ok := tokens["clinician"]; ok {
 		fmt.Fprintf(&sb, "  curl -s -H 'Authorization: Bearer %s' '%s/fhir/DiagnosticReport?_count=5&_sort=-date'\n", t, base)
 	}
-	fmt.Fprintf(&sb, "  kcat -C -b %s -t %s -o -5 -e -q          # the published index\n", kafkaAddr, config.TopicIndex)
-	fmt.Fprintf(&sb, "  kcat -C -b %s -t %s -e -f '%%h\\n'        # dead letters with their reasons\n", kafkaAddr, config.TopicDLQ)
-	fmt.Fprintf(&sb, "  mrhub publish --brokers %s --source %s ../shared/fhir/examples/hl7-r4-examples/Bundle\n", kafkaAddr, region.Institutions[0].Code)
+	if t, ok := tokens["bureau"]; ok {
+		today := time.Now().Format("2006-01-02")
+		fmt.Fprintf(&sb, "  curl -s -H 'Authorization: Bearer %s' '%s/api/v1/stats/recognition?from=%s&to=%s&by=institution'   # recognition rate\n",
+			t, base, time.Now().AddDate(0, 0, -14).Format("2006-01-02"), today)
+	}
+	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -q          # the published index\n", kafkaAddr, kcat, config.TopicIndex)
+	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -e -f '%%h\\n'        # dead letters with their reasons\n", kafkaAddr, kcat, config.TopicDLQ)
+	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -f '%%k %%s\\n'  # simulated decisions\n", kafkaAddr, kcat, config.TopicDecisions)
+	fmt.Fprintf(&sb, "  mrhub publish --brokers %s%s --source %s ../shared/fhir/examples/hl7-r4-examples/Bundle\n", kafkaAddr, publishSecurityFlags(cfg), region.Institutions[0].Code)
 	fmt.Fprintf(&sb, "\nCtrl-C stops everything; running `make demo` again resumes with the data kept.\n\n")
 	fmt.Print(sb.String())
 }
@@ -171,11 +205,13 @@ func runSimulate(ctx context.Context, args []string) error {
 	var total int
 	var dur time.Duration
 	var seed int64
+	var decisions, target float64
 	cfg, _, err := loadConfig("simulate", args, func(fs *flag.FlagSet) {
 		fs.Float64Var(&rate, "rate", 50, "messages per second (0 = as fast as possible)")
 		fs.IntVar(&total, "total", 0, "stop after this many messages (0 = no limit)")
 		fs.DurationVar(&dur, "duration", 0, "stop after this long (0 = until Ctrl-C)")
 		fs.Int64Var(&seed, "seed", 1, "random seed (same seed, same stream)")
+		decisionFlags(fs, &decisions, &target)
 	})
 	if err != nil {
 		return err
@@ -186,11 +222,19 @@ func runSimulate(ctx context.Context, args []string) error {
 	}
 	sc := sim.DefaultConfig()
 	sc.Seed = seed
+	sc.Decisions, sc.TargetRate = decisions, target
+	// Nothing is dated after real time (the simulated clock starts on 2026-01-05 and, at a
+	// report a simulated minute, only catches up with real time after months of reports).
+	sc.Now = time.Now
 	g, err := sim.New(sc, region)
 	if err != nil {
 		return err
 	}
-	w := bus.NewWriter(cfg.KafkaBrokers, config.TopicReports)
+	sec, err := kafkaClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	w := bus.NewWriter(cfg.KafkaBrokers, "", sec) // no fixed topic: each message names its own
 	defer w.Close()
 	st, err := sim.Run(ctx, g, w, sim.RunOptions{Rate: rate, Total: total, Duration: dur, Progress: os.Stderr})
 	if st != nil {
@@ -199,12 +243,19 @@ func runSimulate(ctx context.Context, args []string) error {
 	return err
 }
 
-// waitHealthy waits until the hub answers /healthz (or stops trying), so the banner's URLs work
+// decisionFlags registers the simulator's decision flags.
+func decisionFlags(fs *flag.FlagSet, decisions, target *float64) {
+	fs.Float64Var(decisions, "decisions", 0.1, "share of messages that are clinician decisions on recognisable prior results, published on "+config.TopicDecisions+" (0 = reports only)")
+	fs.Float64Var(target, "target-rate", 0.80, "recognition rate the simulated decisions aim at: recognised ÷ (recognised + declined with a counting reason)")
+}
+
+// waitHealthyURL waits until the hub answers /healthz (or stops trying), so the banner's URLs work
 // when it is printed.
-func waitHealthy(ctx context.Context, addr string, serveErr chan error) error {
+func waitHealthyURL(ctx context.Context, client *http.Client, url string, serveErr chan error) error {
+	addr := url
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/broker"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/seeds"
@@ -110,8 +111,11 @@ func loadRegion(file string) (*catalog.Region, error) {
 
 func runBroker(ctx context.Context, args []string) error {
 	var port, partitions int
-	var dataDir string
+	var dataDir, certFile, keyFile, clientCAFile string
 	fs := flag.NewFlagSet("mrhub broker", flag.ContinueOnError)
+	fs.StringVar(&certFile, "tls-cert-file", os.Getenv("MRHUB_BROKER_TLS_CERT_FILE"), "PEM certificate: the broker listens with TLS (env MRHUB_BROKER_TLS_CERT_FILE)")
+	fs.StringVar(&keyFile, "tls-key-file", os.Getenv("MRHUB_BROKER_TLS_KEY_FILE"), "PEM key of --tls-cert-file (env MRHUB_BROKER_TLS_KEY_FILE)")
+	fs.StringVar(&clientCAFile, "tls-client-ca-file", os.Getenv("MRHUB_BROKER_TLS_CLIENT_CA_FILE"), "require client certificates signed by this CA (env MRHUB_BROKER_TLS_CLIENT_CA_FILE)")
 	fs.IntVar(&port, "port", envInt("MRHUB_KAFKA_PORT", 9092), "TCP port on 127.0.0.1 (env MRHUB_KAFKA_PORT)")
 	fs.StringVar(&dataDir, "data-dir", "./data/kafka", "directory persisting the log and committed offsets")
 	fs.IntVar(&partitions, "partitions", envInt("MRHUB_PARTITIONS", 6), "partitions of the hub's topics")
@@ -122,11 +126,28 @@ func runBroker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := broker.Start(broker.Options{Port: port, DataDir: dataDir, Topics: broker.HubTopics(int32(partitions)), MaxMessageBytes: 8 << 20, Logger: log})
+	o := broker.Options{Port: port, DataDir: dataDir, Topics: broker.HubTopics(int32(partitions)), MaxMessageBytes: 8 << 20, Logger: log}
+	// SASL: the broker accepts the user the hub is configured with (MRHUB_KAFKA_SASL_*).
+	if o.SASLUsers, err = brokerSASLUsers(config.FromEnv()); err != nil {
+		return err
+	}
+	if certFile != "" || keyFile != "" {
+		if o.TLS, err = broker.ServerTLS(certFile, keyFile, clientCAFile); err != nil {
+			return err
+		}
+	} else if clientCAFile != "" {
+		return errors.New("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+	}
+	b, err := broker.Start(o)
 	if err != nil {
 		return err
 	}
-	log.Info("embedded broker running (Ctrl-C stops it)", zap.Strings("addrs", b.Addrs()), zap.String("data_dir", dataDir))
+	var users []string
+	for _, u := range o.SASLUsers {
+		users = append(users, u.Mechanism+":"+u.Username)
+	}
+	log.Info("embedded broker running (Ctrl-C stops it)", zap.Strings("addrs", b.Addrs()), zap.String("data_dir", dataDir),
+		zap.Bool("tls", o.TLS != nil), zap.Strings("sasl_users", users))
 	<-ctx.Done()
 	b.Close()
 	log.Info("broker stopped; log and offsets kept", zap.String("data_dir", dataDir))

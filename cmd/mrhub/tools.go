@@ -65,7 +65,11 @@ func runPublish(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	w := bus.NewWriter(cfg.KafkaBrokers, *topic)
+	sec, err := kafkaClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	w := bus.NewWriter(cfg.KafkaBrokers, *topic, sec)
 	defer w.Close()
 	sum, err := publish.Send(ctx, w, items, opts)
 	if sum != nil {

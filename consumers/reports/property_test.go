@@ -404,7 +404,7 @@ func chaosPass(t *testing.T, ctx context.Context, seed uint64, s *stream, idKey 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	relay := &outbox.Relay{Pool: h.Pool, Publisher: bus.NewWriter(b.Addrs(), ""), Log: h.Log, Poll: 20 * time.Millisecond}
+	relay := &outbox.Relay{Pool: h.Pool, Publisher: bus.NewWriter(b.Addrs(), "", nil), Log: h.Log, Poll: 20 * time.Millisecond}
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = relay.Run(runCtx) }()
 

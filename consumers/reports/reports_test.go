@@ -203,7 +203,7 @@ func TestCrashAfterDatabaseCommitBeforeOffsetCommitChangesNothing(t *testing.T) 
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if err := bus.EnsureTopics(context.Background(), e.brokers, h.Topics()); err != nil {
+	if err := bus.EnsureTopics(context.Background(), e.brokers, h.Topics(), nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 40

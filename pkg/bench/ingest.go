@@ -173,7 +173,7 @@ func seedDB(ctx context.Context, cfg config.Config, log *zap.Logger) error {
 }
 
 func publishGenerated(ctx context.Context, brokers []string, gen *reportGen, n int) error {
-	w := bus.NewWriter(brokers, config.TopicReports)
+	w := bus.NewWriter(brokers, config.TopicReports, nil) // the benchmark's own plaintext broker
 	w.RequiredAcks = kafka.RequireOne
 	defer w.Close()
 	src := []protocol.Header{{Key: bus.HeaderSource, Value: []byte(testenv.HospitalA)}}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +29,43 @@ type Options struct {
 	Topics          []Topic
 	MaxMessageBytes int // broker message.max.bytes; 0 keeps kfake's 1 MiB default
 	Logger          *zap.Logger
+
+	// SASLUsers turns SASL authentication on: every client must log in as one of these users
+	// (no ACLs: every user may do everything). Empty: no authentication.
+	SASLUsers []SASLUser
+	// TLS makes the listener speak TLS with this configuration (see ServerTLS). nil: plaintext.
+	TLS *tls.Config
+}
+
+// SASLUser is a user of the embedded broker. Mechanism is PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512 (config.SASLPlain…); a user may be given once per mechanism.
+type SASLUser struct {
+	Mechanism string
+	Username  string
+	Password  string
+}
+
+// ServerTLS loads the broker's certificate and key (PEM) for Options.TLS. With clientCAFile,
+// clients must present a certificate signed by that CA (mutual TLS).
+func ServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the broker certificate: %w", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA file %s holds no PEM certificate", clientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // Broker is a running embedded cluster of one broker.
@@ -49,6 +88,23 @@ func Start(o Options) (*Broker, error) {
 	}
 	if o.MaxMessageBytes > 0 {
 		opts = append(opts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(o.MaxMessageBytes)}))
+	}
+	if len(o.SASLUsers) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range o.SASLUsers {
+			switch u.Mechanism {
+			case config.SASLPlain, config.SASLScramSHA256, config.SASLScramSHA512:
+			default:
+				return nil, fmt.Errorf("broker SASL user %q: mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", u.Username, u.Mechanism)
+			}
+			if u.Username == "" || u.Password == "" {
+				return nil, errors.New("broker SASL users need a user name and a password")
+			}
+			opts = append(opts, kfake.User(u.Mechanism, u.Username, u.Password))
+		}
+	}
+	if o.TLS != nil {
+		opts = append(opts, kfake.TLS(o.TLS))
 	}
 	if o.Logger != nil {
 		opts = append(opts, kfake.WithLogger(zapLogger{o.Logger.Named("kfake")}))

@@ -39,6 +39,8 @@ type ReaderConfig struct {
 	GroupID  string
 	Topic    string
 	MaxBytes int // largest message accepted from the broker (fetch size)
+	// Security is the TLS/SASL setting of the connections (nil: plaintext).
+	Security *Security
 }
 
 // NewReader returns a consumer-group reader. Offsets are committed explicitly (CommitInterval 0:
@@ -70,6 +72,7 @@ func NewReader(c ReaderConfig) (*kafka.Reader, error) {
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 5 * time.Second,
 		QueueCapacity:          1000,
+		Dialer:                 c.Security.Dialer(),
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka reader config: %w", err)
@@ -79,9 +82,10 @@ func NewReader(c ReaderConfig) (*kafka.Reader, error) {
 
 // NewWriter returns a synchronous writer (WriteMessages returns once every message is acknowledged
 // by all in-sync replicas) that places keys like the Java client (murmur2), so partitioning agrees
-// with other producers.
-func NewWriter(brokers []string, topic string) *kafka.Writer {
+// with other producers. sec is the TLS/SASL setting (nil: plaintext).
+func NewWriter(brokers []string, topic string, sec *Security) *kafka.Writer {
 	return &kafka.Writer{
+		Transport:       sec.Transport(),
 		Addr:            kafka.TCP(brokers...),
 		Topic:           topic,
 		Balancer:        &kafka.Murmur2Balancer{},
@@ -103,28 +107,21 @@ type TopicSpec struct {
 }
 
 // EnsureTopics creates missing topics through the cluster controller (real Kafka with
-// auto-creation off, or the embedded broker). Existing topics are left as they are.
-func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec) error {
-	var d kafka.Dialer
-	d.Timeout = 10 * time.Second
-	var conn *kafka.Conn
-	var err error
-	for _, b := range brokers {
-		if conn, err = d.DialContext(ctx, "tcp", b); err == nil {
-			break
-		}
-	}
+// auto-creation off, or the embedded broker). Existing topics are left as they are. It is the
+// hub's first contact with Kafka, so its errors explain TLS and SASL failures (sec.Explain).
+func EnsureTopics(ctx context.Context, brokers []string, specs []TopicSpec, sec *Security) error {
+	conn, err := dialAny(ctx, brokers, sec)
 	if err != nil {
-		return fmt.Errorf("connecting to Kafka at %v: %w", brokers, err)
+		return err
 	}
 	defer conn.Close()
 	ctrl, err := conn.Controller()
 	if err != nil {
-		return fmt.Errorf("finding the Kafka controller: %w", err)
+		return fmt.Errorf("finding the Kafka controller: %w", sec.Explain(err))
 	}
-	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	cc, err := sec.Dialer().DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
 	if err != nil {
-		return fmt.Errorf("connecting to the Kafka controller: %w", err)
+		return fmt.Errorf("connecting to the Kafka controller: %w", sec.Explain(err))
 	}
 	defer cc.Close()
 	for _, s := range specs {

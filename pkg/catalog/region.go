@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -132,6 +133,11 @@ type Reason struct {
 	CountsInRate bool   `json:"counts_in_rate"` // a decline with this reason counts against the rate
 	NoteRequired bool   `json:"note_required"`  // the clinician must add a free-text note
 }
+
+// PlatformReasons are the decline reason codes a region may use: 1–6 (counted in the rate) and
+// 98, 99 (not counted). They are fixed: the statistics rollup keeps one column per code
+// (schemas/migrations/0003_decisions.sql).
+var PlatformReasons = []int{1, 2, 3, 4, 5, 6, 98, 99}
 
 // Region is the whole reference data set of a health region.
 type Region struct {
@@ -348,8 +354,8 @@ func (r *Region) Validate() error {
 	reasons := map[int]bool{}
 	for i, rs := range r.Reasons {
 		where := fmt.Sprintf("reasons[%d] %d", i, rs.Code)
-		if rs.Code <= 0 {
-			p.add("%s: code must be > 0", where)
+		if !slices.Contains(PlatformReasons, rs.Code) {
+			p.add("%s: not a platform decline reason code (%v): the reasons are platform-owned and fixed", where, PlatformReasons)
 		}
 		if reasons[rs.Code] {
 			p.add("%s: duplicate reason code", where)

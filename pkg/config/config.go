@@ -43,7 +43,49 @@ type Config struct {
 
 	LogLevel  string // MRHUB_LOG_LEVEL: debug|info|warn|error
 	LogFormat string // MRHUB_LOG_FORMAT: console|json
+
+	// Kafka security in transit (every Kafka client of the process: readers, writers, admin).
+	KafkaTLS                   bool   // MRHUB_KAFKA_TLS: connect to the brokers over TLS
+	KafkaTLSCAFile             string // MRHUB_KAFKA_TLS_CA_FILE: PEM CA bundle (default: the system roots)
+	KafkaTLSCertFile           string // MRHUB_KAFKA_TLS_CERT_FILE: PEM client certificate (mutual TLS, optional)
+	KafkaTLSKeyFile            string // MRHUB_KAFKA_TLS_KEY_FILE: PEM key of the client certificate
+	KafkaTLSInsecureSkipVerify bool   // MRHUB_KAFKA_TLS_INSECURE_SKIP_VERIFY: do not verify the brokers' certificates (testing only)
+	KafkaSASLMechanism         string // MRHUB_KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 ("" = no SASL)
+	KafkaSASLUsername          string // MRHUB_KAFKA_SASL_USERNAME
+	KafkaSASLPassword          Secret // MRHUB_KAFKA_SASL_PASSWORD (never printed)
+	KafkaSASLPasswordFile      string // MRHUB_KAFKA_SASL_PASSWORD_FILE: file holding the password (trailing newline ignored)
+
+	// HTTP TLS: the server speaks HTTPS (TLS ≥ 1.2) when both are set.
+	HTTPTLSCertFile string // MRHUB_HTTP_TLS_CERT_FILE: PEM certificate chain
+	HTTPTLSKeyFile  string // MRHUB_HTTP_TLS_KEY_FILE: PEM private key
+
+	badEnv string // environment values that did not parse, reported by Validate
 }
+
+// Secret is a string that prints as "[redacted]" (fmt, %v/%+v/%#v of a Config, JSON), so a
+// logged configuration never shows it. Use string(s) to read it.
+type Secret string
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString implements fmt.GoStringer.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalText keeps the secret out of JSON/YAML encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// SASL mechanisms accepted in MRHUB_KAFKA_SASL_MECHANISM.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
 
 // Default returns the configuration used when nothing is set.
 func Default() Config {
@@ -96,6 +138,29 @@ func FromEnv() Config {
 	str("MRHUB_TIME_ZONE", &c.TimeZone)
 	str("MRHUB_LOG_LEVEL", &c.LogLevel)
 	str("MRHUB_LOG_FORMAT", &c.LogFormat)
+	boolean := func(name string, dst *bool) {
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				c.badEnv += fmt.Sprintf("%s must be true or false, got %q\n", name, v)
+				return
+			}
+			*dst = b
+		}
+	}
+	boolean("MRHUB_KAFKA_TLS", &c.KafkaTLS)
+	boolean("MRHUB_KAFKA_TLS_INSECURE_SKIP_VERIFY", &c.KafkaTLSInsecureSkipVerify)
+	str("MRHUB_KAFKA_TLS_CA_FILE", &c.KafkaTLSCAFile)
+	str("MRHUB_KAFKA_TLS_CERT_FILE", &c.KafkaTLSCertFile)
+	str("MRHUB_KAFKA_TLS_KEY_FILE", &c.KafkaTLSKeyFile)
+	str("MRHUB_KAFKA_SASL_MECHANISM", &c.KafkaSASLMechanism)
+	str("MRHUB_KAFKA_SASL_USERNAME", &c.KafkaSASLUsername)
+	str("MRHUB_KAFKA_SASL_PASSWORD_FILE", &c.KafkaSASLPasswordFile)
+	if v := os.Getenv("MRHUB_KAFKA_SASL_PASSWORD"); v != "" {
+		c.KafkaSASLPassword = Secret(v)
+	}
+	str("MRHUB_HTTP_TLS_CERT_FILE", &c.HTTPTLSCertFile)
+	str("MRHUB_HTTP_TLS_KEY_FILE", &c.HTTPTLSKeyFile)
 	num("MRHUB_PARTITIONS", &c.Partitions)
 	num("MRHUB_CONSUMERS", &c.Consumers)
 	num("MRHUB_BATCH_SIZE", &c.BatchSize)
@@ -131,6 +196,23 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "reports larger than this are dead-lettered (env MRHUB_MAX_MESSAGE_BYTES)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug|info|warn|error (env MRHUB_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console|json (env MRHUB_LOG_FORMAT)")
+	c.RegisterKafkaSecurityFlags(fs)
+	fs.StringVar(&c.HTTPTLSCertFile, "http-tls-cert-file", c.HTTPTLSCertFile, "PEM certificate: serve HTTPS (env MRHUB_HTTP_TLS_CERT_FILE; needs --http-tls-key-file)")
+	fs.StringVar(&c.HTTPTLSKeyFile, "http-tls-key-file", c.HTTPTLSKeyFile, "PEM private key of --http-tls-cert-file (env MRHUB_HTTP_TLS_KEY_FILE)")
+}
+
+// RegisterKafkaSecurityFlags binds the Kafka TLS and SASL flags to c. There is no flag for the
+// SASL password (command lines are visible to other users): use MRHUB_KAFKA_SASL_PASSWORD or
+// --kafka-sasl-password-file.
+func (c *Config) RegisterKafkaSecurityFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.KafkaTLS, "kafka-tls", c.KafkaTLS, "connect to Kafka over TLS (env MRHUB_KAFKA_TLS)")
+	fs.StringVar(&c.KafkaTLSCAFile, "kafka-tls-ca-file", c.KafkaTLSCAFile, "PEM CA bundle that signs the brokers' certificates; default the system roots (env MRHUB_KAFKA_TLS_CA_FILE)")
+	fs.StringVar(&c.KafkaTLSCertFile, "kafka-tls-cert-file", c.KafkaTLSCertFile, "PEM client certificate for mutual TLS (env MRHUB_KAFKA_TLS_CERT_FILE)")
+	fs.StringVar(&c.KafkaTLSKeyFile, "kafka-tls-key-file", c.KafkaTLSKeyFile, "PEM key of the client certificate (env MRHUB_KAFKA_TLS_KEY_FILE)")
+	fs.BoolVar(&c.KafkaTLSInsecureSkipVerify, "kafka-tls-insecure-skip-verify", c.KafkaTLSInsecureSkipVerify, "do NOT verify the brokers' certificates: testing only (env MRHUB_KAFKA_TLS_INSECURE_SKIP_VERIFY)")
+	fs.StringVar(&c.KafkaSASLMechanism, "kafka-sasl-mechanism", c.KafkaSASLMechanism, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty = no SASL (env MRHUB_KAFKA_SASL_MECHANISM)")
+	fs.StringVar(&c.KafkaSASLUsername, "kafka-sasl-username", c.KafkaSASLUsername, "SASL user (env MRHUB_KAFKA_SASL_USERNAME)")
+	fs.StringVar(&c.KafkaSASLPasswordFile, "kafka-sasl-password-file", c.KafkaSASLPasswordFile, "file holding the SASL password (env MRHUB_KAFKA_SASL_PASSWORD_FILE; or MRHUB_KAFKA_SASL_PASSWORD)")
 }
 
 // Validate reports every invalid setting.
@@ -190,7 +272,139 @@ func (c Config) Validate() error {
 			bad("MRHUB_ID_KEY: %v", err)
 		}
 	}
+	if err := c.ValidateKafkaSecurity(); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case c.HTTPTLSCertFile != "" && c.HTTPTLSKeyFile == "":
+		bad("MRHUB_HTTP_TLS_CERT_FILE is set but MRHUB_HTTP_TLS_KEY_FILE is not: HTTPS needs both")
+	case c.HTTPTLSCertFile == "" && c.HTTPTLSKeyFile != "":
+		bad("MRHUB_HTTP_TLS_KEY_FILE is set but MRHUB_HTTP_TLS_CERT_FILE is not: HTTPS needs both")
+	case c.HTTPTLSCertFile != "":
+		checkFile(&errs, "MRHUB_HTTP_TLS_CERT_FILE", c.HTTPTLSCertFile)
+		checkFile(&errs, "MRHUB_HTTP_TLS_KEY_FILE", c.HTTPTLSKeyFile)
+	}
 	return errors.Join(errs...)
+}
+
+// ValidateKafkaSecurity reports invalid Kafka TLS/SASL settings (and unparsable environment
+// values). Commands that only publish call it instead of Validate.
+func (c Config) ValidateKafkaSecurity() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, line := range splitLines(c.badEnv) {
+		bad("%s", line)
+	}
+	if !c.KafkaTLS {
+		for _, f := range []struct{ name, v string }{
+			{"MRHUB_KAFKA_TLS_CA_FILE", c.KafkaTLSCAFile},
+			{"MRHUB_KAFKA_TLS_CERT_FILE", c.KafkaTLSCertFile},
+			{"MRHUB_KAFKA_TLS_KEY_FILE", c.KafkaTLSKeyFile},
+		} {
+			if f.v != "" {
+				bad("%s is set but MRHUB_KAFKA_TLS is not true: set MRHUB_KAFKA_TLS=true to connect over TLS", f.name)
+			}
+		}
+		if c.KafkaTLSInsecureSkipVerify {
+			bad("MRHUB_KAFKA_TLS_INSECURE_SKIP_VERIFY is set but MRHUB_KAFKA_TLS is not true")
+		}
+	} else {
+		switch {
+		case c.KafkaTLSCertFile != "" && c.KafkaTLSKeyFile == "":
+			bad("MRHUB_KAFKA_TLS_CERT_FILE is set but MRHUB_KAFKA_TLS_KEY_FILE is not: a client certificate needs its key")
+		case c.KafkaTLSCertFile == "" && c.KafkaTLSKeyFile != "":
+			bad("MRHUB_KAFKA_TLS_KEY_FILE is set but MRHUB_KAFKA_TLS_CERT_FILE is not: a client key needs its certificate")
+		}
+		checkFile(&errs, "MRHUB_KAFKA_TLS_CA_FILE", c.KafkaTLSCAFile)
+		checkFile(&errs, "MRHUB_KAFKA_TLS_CERT_FILE", c.KafkaTLSCertFile)
+		checkFile(&errs, "MRHUB_KAFKA_TLS_KEY_FILE", c.KafkaTLSKeyFile)
+	}
+	mech := c.SASLMechanism()
+	switch mech {
+	case "":
+		if c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "" || c.KafkaSASLPasswordFile != "" {
+			bad("MRHUB_KAFKA_SASL_USERNAME/PASSWORD are set but MRHUB_KAFKA_SASL_MECHANISM is not: set it to PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if c.KafkaSASLUsername == "" {
+			bad("MRHUB_KAFKA_SASL_MECHANISM is %s but MRHUB_KAFKA_SASL_USERNAME is empty", mech)
+		}
+		switch {
+		case c.KafkaSASLPassword != "" && c.KafkaSASLPasswordFile != "":
+			bad("both MRHUB_KAFKA_SASL_PASSWORD and MRHUB_KAFKA_SASL_PASSWORD_FILE are set: give one")
+		case c.KafkaSASLPassword == "" && c.KafkaSASLPasswordFile == "":
+			bad("MRHUB_KAFKA_SASL_MECHANISM is %s but no password: set MRHUB_KAFKA_SASL_PASSWORD or MRHUB_KAFKA_SASL_PASSWORD_FILE", mech)
+		default:
+			checkFile(&errs, "MRHUB_KAFKA_SASL_PASSWORD_FILE", c.KafkaSASLPasswordFile)
+		}
+	default:
+		bad("MRHUB_KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", c.KafkaSASLMechanism)
+	}
+	return errors.Join(errs...)
+}
+
+// SASLMechanism returns MRHUB_KAFKA_SASL_MECHANISM normalized (upper case, "_" read as "-").
+func (c Config) SASLMechanism() string {
+	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(c.KafkaSASLMechanism), "_", "-"))
+}
+
+// SASLPassword returns the SASL password from MRHUB_KAFKA_SASL_PASSWORD or the file.
+func (c Config) SASLPassword() (string, error) {
+	if c.KafkaSASLPassword != "" {
+		return string(c.KafkaSASLPassword), nil
+	}
+	if c.KafkaSASLPasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.KafkaSASLPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("reading MRHUB_KAFKA_SASL_PASSWORD_FILE: %w", err)
+	}
+	p := strings.TrimRight(string(b), "\r\n")
+	if p == "" {
+		return "", fmt.Errorf("MRHUB_KAFKA_SASL_PASSWORD_FILE %s is empty", c.KafkaSASLPasswordFile)
+	}
+	return p, nil
+}
+
+// SecurityWarnings lists settings that work but weaken security in transit; the hub logs them
+// at start.
+func (c Config) SecurityWarnings() []string {
+	var w []string
+	if c.KafkaTLS && c.KafkaTLSInsecureSkipVerify {
+		w = append(w, "MRHUB_KAFKA_TLS_INSECURE_SKIP_VERIFY=true: the Kafka brokers' certificates are NOT verified; "+
+			"anyone on the network path can impersonate the brokers and read or alter reports and credentials. Testing only: set MRHUB_KAFKA_TLS_CA_FILE instead")
+	}
+	if c.SASLMechanism() == SASLPlain && !c.KafkaTLS {
+		w = append(w, "MRHUB_KAFKA_SASL_MECHANISM=PLAIN without MRHUB_KAFKA_TLS: the Kafka password crosses the network in clear text")
+	}
+	if c.SASLMechanism() != "" && !c.KafkaTLS {
+		w = append(w, "Kafka SASL without TLS: reports (personal health data) cross the network unencrypted")
+	}
+	return w
+}
+
+func checkFile(errs *[]error, name, path string) {
+	if path == "" {
+		return
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		*errs = append(*errs, fmt.Errorf("%s: %v", name, err))
+	case st.IsDir():
+		*errs = append(*errs, fmt.Errorf("%s: %s is a directory, not a file", name, path))
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Location returns the configured time zone (Validate first).

@@ -48,16 +48,37 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-// Redact removes the password from a connection URL for messages.
+// Redact removes passwords from a connection string for messages: the user:password@ form and
+// a password query parameter of a URL, and the password=... token of a key=value string.
 func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+	if !strings.Contains(dsn, "://") {
+		return redactKeyValue(dsn)
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+func redactKeyValue(dsn string) string {
+	fields := strings.Fields(dsn)
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
+			fields[i] = k + "=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
 }
 
 // EnsureDatabase creates the database named in dsn when it does not exist, connecting to the

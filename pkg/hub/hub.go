@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +43,8 @@ type Hub struct {
 	Decisions *telemetry.DecisionMetrics
 	// DecisionStore validates and writes recognition decisions.
 	DecisionStore *decisions.Store
+	// Kafka is the TLS/SASL setting of every Kafka client of the hub (nil: plaintext).
+	Kafka *bus.Security
 }
 
 // Open creates the database if missing, migrates it, and loads the catalogue and the identity key.
@@ -52,6 +55,13 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	key, err := cfg.IDKey()
 	if err != nil {
 		return nil, err
+	}
+	sec, err := bus.NewSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.SecurityWarnings() {
+		log.Warn("INSECURE: " + w)
 	}
 	hasher, err := identity.NewHasher(key)
 	if err != nil {
@@ -77,6 +87,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
 		Decisions:     telemetry.NewDecisionMetrics(reg),
 		DecisionStore: &decisions.Store{Pool: pool, Catalog: cat, Hasher: hasher, DLQ: cfg.TopicDLQ},
+		Kafka:         sec,
 	}, nil
 }
 
@@ -121,7 +132,7 @@ func (h *Hub) Profiler() *profile.Profiler {
 
 // NewConsumer builds one report consumer (its own group member). The caller closes the reader.
 func (h *Hub) NewConsumer(member int) (*reports.Consumer, func() error, error) {
-	r, err := bus.NewReader(bus.ReaderConfig{Brokers: h.Cfg.KafkaBrokers, GroupID: h.Cfg.GroupID, Topic: h.Cfg.TopicReports, MaxBytes: h.Cfg.MaxMessageBytes})
+	r, err := bus.NewReader(bus.ReaderConfig{Brokers: h.Cfg.KafkaBrokers, GroupID: h.Cfg.GroupID, Topic: h.Cfg.TopicReports, MaxBytes: h.Cfg.MaxMessageBytes, Security: h.Kafka})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,7 +151,7 @@ func (h *Hub) DecisionsGroup() string { return h.Cfg.GroupID + ".decisions" }
 // NewDecisionConsumer builds the mrhub.decisions.v1 consumer (one group member). The caller
 // closes the reader.
 func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, error) {
-	r, err := bus.NewReader(bus.ReaderConfig{Brokers: h.Cfg.KafkaBrokers, GroupID: h.DecisionsGroup(), Topic: config.TopicDecisions, MaxBytes: h.Cfg.MaxMessageBytes})
+	r, err := bus.NewReader(bus.ReaderConfig{Brokers: h.Cfg.KafkaBrokers, GroupID: h.DecisionsGroup(), Topic: config.TopicDecisions, MaxBytes: h.Cfg.MaxMessageBytes, Security: h.Kafka})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -154,7 +165,7 @@ func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, 
 // stop HTTP. extra handlers (the API of later packages) are mounted on the same server.
 func (h *Hub) Serve(ctx context.Context, extra map[string]http.Handler) error {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err := bus.EnsureTopics(tctx, h.Cfg.KafkaBrokers, h.Topics())
+	err := bus.EnsureTopics(tctx, h.Cfg.KafkaBrokers, h.Topics(), h.Kafka)
 	cancel()
 	if err != nil {
 		return err
@@ -193,7 +204,7 @@ func (h *Hub) Serve(ctx context.Context, extra map[string]http.Handler) error {
 			stop()
 		}
 	}()
-	w := bus.NewWriter(h.Cfg.KafkaBrokers, "")
+	w := bus.NewWriter(h.Cfg.KafkaBrokers, "", h.Kafka)
 	relay := &outbox.Relay{Pool: h.Pool, Publisher: w, Log: h.Log.Named("outbox"), Metrics: h.Metrics}
 	wg.Add(1)
 	go func() {
@@ -208,13 +219,14 @@ func (h *Hub) Serve(ctx context.Context, extra map[string]http.Handler) error {
 		_ = w.Close()
 		return err
 	}
+	scheme := httpScheme(srv) // before serving: ServeTLS rewrites srv.TLSConfig
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("http server: %w", err)
 			stop()
 		}
 	}()
-	h.Log.Info("hub serving", zap.Strings("brokers", h.Cfg.KafkaBrokers), zap.String("http", ln.Addr().String()),
+	h.Log.Info("hub serving", zap.Strings("brokers", h.Cfg.KafkaBrokers), zap.Stringer("kafka_security", h.Kafka), zap.String("http", scheme+"://"+ln.Addr().String()),
 		zap.Int("consumers", h.Cfg.Consumers), zap.String("group", h.Cfg.GroupID))
 	<-ctx.Done()
 	h.Log.Info("shutting down: finishing batches in hand")
@@ -253,10 +265,35 @@ func (h *Hub) httpServer(extra map[string]http.Handler) (*http.Server, net.Liste
 		// Latency by route: the API's own mux refines the route to the pattern it matched.
 		mux.Handle(p, telemetry.Instrument(h.Decisions, p, hd))
 	}
+	var tc *tls.Config
+	if h.Cfg.HTTPTLSCertFile != "" || h.Cfg.HTTPTLSKeyFile != "" {
+		// Loaded here so a bad certificate stops the hub at start, not at the first request.
+		cert, err := tls.LoadX509KeyPair(h.Cfg.HTTPTLSCertFile, h.Cfg.HTTPTLSKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("loading the HTTPS certificate (MRHUB_HTTP_TLS_CERT_FILE/KEY_FILE): %w", err)
+		}
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
 	ln, err := net.Listen("tcp", h.Cfg.HTTPAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listening on MRHUB_HTTP_ADDR %s: %w", h.Cfg.HTTPAddr, err)
 	}
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}, ln, nil
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, TLSConfig: tc}, ln, nil
+}
+
+// serveHTTP serves HTTPS when srv has a TLS configuration (certificates already loaded), else
+// plain HTTP.
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
+func httpScheme(srv *http.Server) string {
+	if srv.TLSConfig != nil {
+		return "https"
+	}
+	return "http"
 }

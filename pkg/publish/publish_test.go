@@ -76,7 +76,7 @@ func TestPublishExamplesReportsPerFile(t *testing.T) {
 	}
 
 	b := testenv.Broker(t, 3)
-	w := bus.NewWriter(b.Addrs(), config.TopicReports)
+	w := bus.NewWriter(b.Addrs(), config.TopicReports, nil)
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

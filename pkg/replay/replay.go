@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/mrhub/mrhub/pkg/bus"
 )
 
 // Options select what to replay.
 type Options struct {
 	Brokers    []string
 	Topic      string
-	FromOffset int64     // start offset in every partition (used when FromTime is zero); kafka.FirstOffset = -2
-	FromTime   time.Time // start at the first message at or after this time
+	FromOffset int64         // start offset in every partition (used when FromTime is zero); kafka.FirstOffset = -2
+	FromTime   time.Time     // start at the first message at or after this time
+	Security   *bus.Security // TLS/SASL of the connections (nil: plaintext; Run uses the hub's)
 }
 
 // Reader merges the partitions of a topic from a start point up to the end offsets they had
@@ -31,9 +34,10 @@ type Reader struct {
 
 // Open starts one partition reader per partition.
 func Open(ctx context.Context, o Options) (*Reader, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", o.Brokers[0])
+	dialer := o.Security.Dialer()
+	conn, err := dialer.DialContext(ctx, "tcp", o.Brokers[0])
 	if err != nil {
-		return nil, fmt.Errorf("connecting to Kafka: %w", err)
+		return nil, fmt.Errorf("connecting to Kafka: %w", o.Security.Explain(err))
 	}
 	parts, err := conn.ReadPartitions(o.Topic)
 	conn.Close()
@@ -43,7 +47,7 @@ func Open(ctx context.Context, o Options) (*Reader, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	r := &Reader{msgs: make(chan kafka.Message, 1000), errc: make(chan error, len(parts)), cancel: cancel}
 	for _, p := range parts {
-		leader, err := kafka.DialLeader(ctx, "tcp", o.Brokers[0], o.Topic, p.ID)
+		leader, err := dialer.DialLeader(ctx, "tcp", o.Brokers[0], o.Topic, p.ID)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("partition %d: %w", p.ID, err)
@@ -63,7 +67,7 @@ func Open(ctx context.Context, o Options) (*Reader, error) {
 		if start < 0 || start >= end {
 			continue // nothing to replay in this partition
 		}
-		pr := kafka.NewReader(kafka.ReaderConfig{Brokers: o.Brokers, Topic: o.Topic, Partition: p.ID, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
+		pr := kafka.NewReader(kafka.ReaderConfig{Brokers: o.Brokers, Topic: o.Topic, Partition: p.ID, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond, Dialer: dialer})
 		if err := pr.SetOffset(start); err != nil {
 			pr.Close()
 			cancel()
@@ -131,4 +135,3 @@ func (r *Reader) Close() error {
 	r.wg.Wait()
 	return nil
 }
-

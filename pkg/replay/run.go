@@ -22,6 +22,9 @@ type RunOptions struct {
 // Run replays the reports topic into h's index, optionally republishes the index, and relays
 // the outbox until it is empty.
 func Run(ctx context.Context, h *hub.Hub, o RunOptions) error {
+	if o.Security == nil {
+		o.Security = h.Kafka
+	}
 	r, err := Open(ctx, o.Options)
 	if err != nil {
 		return err
@@ -50,7 +53,7 @@ func Run(ctx context.Context, h *hub.Hub, o RunOptions) error {
 			fmt.Fprintf(o.Progress, "queued %d index events for republishing\n", total)
 		}
 	}
-	w := bus.NewWriter(h.Cfg.KafkaBrokers, "")
+	w := bus.NewWriter(h.Cfg.KafkaBrokers, "", h.Kafka)
 	defer w.Close()
 	relay := &outbox.Relay{Pool: h.Pool, Publisher: w, Log: h.Log.Named("outbox")}
 	if err := relay.Drain(ctx); err != nil {

@@ -26,6 +26,21 @@ type Config struct {
 	// MRNOnly is the share of (patient, institution) relations whose first report(s) carry
 	// only the institution's MRN, no resident ID or insurance number; later reports do.
 	MRNOnly float64
+
+	// Decisions is the probability that a Next call emits a clinician's recognition decision
+	// (topic mrhub.decisions.v1) instead of a report message, when a recognisable prior result
+	// is available (see doc.go). 0 (the default) keeps the stream to reports only.
+	Decisions float64
+	// TargetRate is the recognition rate the decisions aim at: recognised ÷ (recognised +
+	// declined with a counting reason), over the region (default 0.80; 0 means the default).
+	TargetRate float64
+	// Revoke is the probability that a decision is revoked a few messages later.
+	Revoke float64
+
+	// Now, when set, is the wall clock: the simulated clock never runs past it (once it has
+	// caught up from Start, it follows real time), so no report or decision is dated in the
+	// future. Leave nil for a stream that depends on the seed and config only.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults: 10,000 patients from 2026-01-05 08:00 China time, a report
@@ -44,6 +59,8 @@ func DefaultConfig() Config {
 		CrossPublish: 0.02,
 		Malformed:    0.005,
 		MRNOnly:      0.10,
+		TargetRate:   0.80,
+		Revoke:       0.01,
 	}
 }
 
@@ -57,6 +74,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MeanGap == 0 {
 		c.MeanGap = d.MeanGap
+	}
+	if c.TargetRate == 0 {
+		c.TargetRate = d.TargetRate
 	}
 }
 
@@ -77,11 +97,13 @@ func (c Config) Validate() error {
 		v    float64
 	}{{"Redeliver", c.Redeliver}, {"Amend", c.Amend}, {"Correct", c.Correct}, {"Withdraw", c.Withdraw},
 		{"OutOfOrder", c.OutOfOrder}, {"CrossPublish", c.CrossPublish}, {"Malformed", c.Malformed},
-		{"MRNOnly", c.MRNOnly}} {
+		{"MRNOnly", c.MRNOnly}, {"Decisions", c.Decisions}, {"TargetRate", c.TargetRate}, {"Revoke", c.Revoke}} {
 		if !(r.v >= 0 && r.v <= 1) {
 			errs = append(errs, fmt.Errorf("sim: %s rate %v must be in [0, 1]", r.name, r.v))
 		}
-		if r.name != "MRNOnly" {
+		switch r.name {
+		case "MRNOnly", "Decisions", "TargetRate", "Revoke":
+		default:
 			sum += r.v
 		}
 	}

@@ -68,5 +68,41 @@
 // malformed messages.
 //
 // The simulated clock starts at Config.Start and advances by an exponential gap with mean
-// Config.MeanGap per new report or new version.
+// Config.MeanGap per new report or new version. With Config.Now set (the demo and `mrhub simulate`
+// pass time.Now) it never runs past real time: once caught up it follows the wall clock, so no
+// report and no decision is dated in the future. Without it nothing reads the wall clock.
+//
+// Decisions (Config.Decisions > 0; the default 0 keeps the stream to reports only, with exactly
+// the draws it had before decisions existed). With probability Config.Decisions a Next call
+// emits a clinician's recognition decision instead of a report message: Message.Topic
+// mrhub.decisions.v1 (reports carry mrhub.reports.v1), Kind "decision", Key the decision id
+// ("sim<seed in base 36>-<n>", unique per seed), Source the deciding institution (header
+// mrhub-source), Value a decision of schemas/events/decision.schema.json.
+//
+//   - The prior report is one the hub will find recognisable: a report leaves the window of the
+//     last 256 reports (the only ones later amended, withdrawn or cross-published) and becomes a
+//     candidate if it is mapped to a catalogue item, of status final/amended/corrected, not
+//     withdrawn, and its performer held an HR qualification for the item on the sample date
+//     (catalog.Qualified). A decision picks a candidate still inside its validity window
+//     (effective + the item's validity_days, less a minute) at decided_at = the simulated clock.
+//     So a decision refers to a report published at least 256 reports earlier (the hub has
+//     indexed it when the decision arrives, unless its report consumer lags by that much), and
+//     decided_at is after the report's time and, with Config.Now, not after real time.
+//   - Report is the hub's canonical id (first 32 hex digits of SHA-256 of performer|identifier
+//     system|identifier value), item the report's item, patient the resident ID (or insurance
+//     number, 20%) when the report carried it, else the performer's MRN
+//     (http://his.<host>.example/sid/mrn|M…), so it resolves to the report's patient even before
+//     the hub has linked the MRN to a person.
+//   - Deciding institution: the patient's home centre (35%), their community's lead (30%), the
+//     performer (10%), any institution (25%); a department and a clinician id (D0001–D0060).
+//   - Outcome: 4% declined with a reason that does not count (98 prior report unobtainable, 99
+//     continuous monitoring); the others are recognised with probability Config.TargetRate, plus
+//     a fixed per-institution offset (±8 points, so institutions differ), plus a correction of
+//     the running error of the region's non-revoked decisions (so the regional rate converges on
+//     the target for any seed: within a decision or two, not a binomial ±2σ), else declined
+//     with a counting reason 1–6 (weights 30/20/15/15/5/15). Reason 6 always carries a note.
+//   - With probability Config.Revoke a decision is revoked 20–200 Next calls later: Kind
+//     "revoke", same key (same partition, so after the decision), Value {"type":"revoke","id",
+//     "revoked_at"}. Revoked decisions are left out of the rate correction, as the hub leaves
+//     them out of the rate.
 package sim

@@ -30,7 +30,10 @@ type RunStats struct {
 	Elapsed time.Duration
 }
 
-// Run publishes g's stream to w at the requested rate, in small batches.
+// Run publishes g's stream to w at the requested rate, in small batches, each message to its
+// Message.Topic (reports to mrhub.reports.v1, decisions and revocations to mrhub.decisions.v1),
+// with header mrhub-source. w must not have a fixed topic (kafka.Writer.Topic empty, e.g.
+// bus.NewWriter(brokers, "")).
 func Run(ctx context.Context, g *Generator, w Writer, o RunOptions) (*RunStats, error) {
 	st := &RunStats{ByKind: map[string]int{}}
 	start := time.Now()
@@ -54,7 +57,7 @@ func Run(ctx context.Context, g *Generator, w Writer, o RunOptions) (*RunStats, 
 		msgs = msgs[:0]
 		for len(msgs) < batch && (o.Total == 0 || st.Sent+len(msgs) < o.Total) {
 			m := g.Next()
-			msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value,
+			msgs = append(msgs, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value,
 				Headers: []protocol.Header{{Key: "mrhub-source", Value: []byte(m.Source)}}})
 			st.ByKind[m.Kind]++
 		}
@@ -62,7 +65,7 @@ func Run(ctx context.Context, g *Generator, w Writer, o RunOptions) (*RunStats, 
 			if ctx.Err() != nil {
 				break
 			}
-			return st, fmt.Errorf("publishing simulated reports: %w", err)
+			return st, fmt.Errorf("publishing simulated messages: %w", err)
 		}
 		st.Sent += len(msgs)
 		if o.Rate > 0 {

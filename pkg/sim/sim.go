@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/identity"
 )
 
@@ -44,13 +45,17 @@ const (
 	KindLate         = "late"          // …and the older one, sent right after
 	KindCrossPublish = "cross-publish" // an existing version re-published by another institution
 	KindMalformed    = "malformed"     // not a valid message
+	KindDecision     = "decision"      // a clinician's recognition decision (mrhub.decisions.v1)
+	KindRevoke       = "revoke"        // the revocation of an earlier decision (mrhub.decisions.v1)
 )
 
-// Message is one Kafka record to publish to mrhub.reports.v1.
+// Message is one Kafka record to publish: a report message to mrhub.reports.v1, or a decision or
+// revocation to mrhub.decisions.v1.
 type Message struct {
-	Key    []byte // publishing institution code + "|" + report identifier value
-	Value  []byte // FHIR R4 JSON (Bundle or DiagnosticReport)
-	Source string // publishing institution code (USCC), for header mrhub-source
+	Topic  string // config.TopicReports, or config.TopicDecisions for kinds decision and revoke
+	Key    []byte // reports: publishing institution code + "|" + report identifier value; decisions: the decision id
+	Value  []byte // FHIR R4 JSON (Bundle or DiagnosticReport), or a decision event (schemas/events/decision.schema.json)
+	Source string // publishing institution code (USCC), for header mrhub-source; decisions: the deciding institution
 	Kind   string // one of the Kind constants
 }
 
@@ -81,6 +86,8 @@ type Generator struct {
 	pending  []Message
 
 	lastMalformed int // variant of the last malformed message, for tests
+
+	dec decisionState
 }
 
 // Malformed variants.
@@ -289,6 +296,7 @@ func New(cfg Config, region *catalog.Region) (*Generator, error) {
 	}
 	g.makePatients(areas, commList)
 	g.zipf = rand.NewZipf(g.rng, 1.1, 50, uint64(cfg.Patients-1))
+	g.initDecisions(region)
 	return g, nil
 }
 
@@ -356,10 +364,16 @@ func (g *Generator) makePatients(areas []string, comms []*commSim) {
 
 // Next returns the next message. The stream never ends.
 func (g *Generator) Next() Message {
+	g.dec.calls++
 	if len(g.pending) > 0 {
 		m := g.pending[0]
 		g.pending = g.pending[1:]
 		return g.remember(m)
+	}
+	if g.cfg.Decisions > 0 {
+		if m, ok := g.nextDecision(); ok {
+			return m
+		}
 	}
 	u := g.rng.Float64()
 	c := g.cfg
@@ -398,8 +412,13 @@ func (g *Generator) Next() Message {
 	}
 	r := g.newReport()
 	g.recent = append(g.recent, r)
-	if len(g.recent) > recentReports {
-		g.recent = slices.Delete(g.recent, 0, len(g.recent)-recentReports)
+	if n := len(g.recent) - recentReports; n > 0 {
+		if g.cfg.Decisions > 0 {
+			for _, old := range g.recent[:n] {
+				g.decidable(old) // out of reach of every later change: a candidate for decisions
+			}
+		}
+		g.recent = slices.Delete(g.recent, 0, n)
 	}
 	return g.remember(g.message(r, r.inst, KindReport))
 }
@@ -419,9 +438,18 @@ func (g *Generator) pickRecent() *report {
 	return g.recent[g.rng.IntN(len(g.recent))]
 }
 
-// tick advances the simulated clock by an exponential gap.
+// tick advances the simulated clock by an exponential gap, never past Config.Now (when set).
 func (g *Generator) tick() time.Time {
-	g.clock = g.clock.Add(time.Duration(g.rng.ExpFloat64() * float64(g.cfg.MeanGap)))
+	next := g.clock.Add(time.Duration(g.rng.ExpFloat64() * float64(g.cfg.MeanGap)))
+	if g.cfg.Now != nil {
+		if now := g.cfg.Now(); next.After(now) {
+			next = now
+			if next.Before(g.clock) {
+				next = g.clock
+			}
+		}
+	}
+	g.clock = next
 	return g.clock
 }
 
@@ -741,6 +769,7 @@ const (
 func (g *Generator) message(r *report, pub *instSim, kind string) Message {
 	v := g.render(r)
 	return Message{
+		Topic:  config.TopicReports,
 		Key:    []byte(pub.inst.Code + "|" + r.value),
 		Value:  v,
 		Source: pub.inst.Code,

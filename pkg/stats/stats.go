@@ -190,15 +190,14 @@ func Run(ctx context.Context, db Querier, cat *catalog.Catalog, q Query) (*Repor
 		}
 		group = " GROUP BY " + strings.Join(n, ", ")
 	}
+	var reasonSums strings.Builder
+	for _, r := range catalog.PlatformReasons {
+		fmt.Fprintf(&reasonSums, ", COALESCE(sum(reason_%d), 0)::bigint", r)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT `+sel+`COALESCE(sum(decisions), 0)::bigint, COALESCE(sum(recognized), 0)::bigint, COALESCE(sum(declined_counting), 0)::bigint, COALESCE(sum(declined_not_counting), 0)::bigint,
-		COALESCE(sum(revoked), 0)::bigint, COALESCE(sum(reminders), 0)::bigint, COALESCE(sum(retrievals), 0)::bigint, COALESCE(sum(savings_cents), 0)::bigint
-		FROM `+from("stats_rollup")+group, args...)
-	dgroup := " GROUP BY " + strconv.Itoa(len(cols)+1)
-	if len(cols) > 0 {
-		dgroup = group + ", " + strconv.Itoa(len(cols)+1)
-	}
-	b.Queue(`SELECT `+sel+`reason, sum(n)::bigint FROM `+from("stats_rollup_declines")+dgroup+` HAVING sum(n) <> 0`, args...)
+		COALESCE(sum(revoked), 0)::bigint, COALESCE(sum(reminders), 0)::bigint, COALESCE(sum(retrievals), 0)::bigint, COALESCE(sum(savings_cents), 0)::bigint`+
+		reasonSums.String()+` FROM `+from("stats_rollup")+group, args...)
 	br := db.SendBatch(ctx, b)
 	defer br.Close()
 
@@ -235,43 +234,28 @@ func Run(ctx context.Context, db Querier, cat *catalog.Catalog, q Query) (*Repor
 	if err != nil {
 		return nil, fmt.Errorf("reading rollups: %w", err)
 	}
+	byReason := make([]int64, len(catalog.PlatformReasons))
 	for rows.Next() {
 		var f Figures
 		dst := append(scanDims(), &f.Decisions, &f.Recognized, &f.DeclinedCounting, &f.DeclinedNotCounting, &f.Revoked, &f.Reminders, &f.Retrievals, &f.SavingsCents)
+		for i := range byReason {
+			dst = append(dst, &byReason[i])
+		}
 		if err := rows.Scan(dst...); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("reading rollups: %w", err)
 		}
 		add(rep.Totals, &f)
+		addReasons(rep.Totals, byReason)
 		if len(q.By) > 0 {
-			add(groupOf().Figures, &f)
+			g := groupOf()
+			add(g.Figures, &f)
+			addReasons(g.Figures, byReason)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading rollups: %w", err)
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("reading decline rollups: %w", err)
-	}
-	for rows.Next() {
-		var reason int
-		var n int64
-		dst := append(scanDims(), &reason, &n)
-		if err := rows.Scan(dst...); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("reading decline rollups: %w", err)
-		}
-		r := strconv.Itoa(reason)
-		rep.Totals.DeclinesByReason[r] += n
-		if len(q.By) > 0 {
-			groupOf().Figures.DeclinesByReason[r] += n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading decline rollups: %w", err)
 	}
 	finish(rep.Totals)
 	for _, g := range groups {
@@ -326,6 +310,17 @@ func add(t, f *Figures) {
 	t.Reminders += f.Reminders
 	t.Retrievals += f.Retrievals
 	t.SavingsCents += f.SavingsCents
+}
+
+// addReasons adds the per-reason decline counts n (in the order of catalog.PlatformReasons);
+// a reason the region does not list and nobody used stays out of the map.
+func addReasons(t *Figures, n []int64) {
+	for i, r := range catalog.PlatformReasons {
+		k := strconv.Itoa(r)
+		if _, listed := t.DeclinesByReason[k]; listed || n[i] != 0 {
+			t.DeclinesByReason[k] += n[i]
+		}
+	}
 }
 
 func finish(f *Figures) {

@@ -423,10 +423,11 @@ func TestHandComputedScenario(t *testing.T) {
 	// --- the incrementally kept rollups equal a rebuild from scratch.
 	var before, after string
 	snap := `SELECT md5(string_agg(concat_ws(',', grain, level, period, institution, department, item, decisions, recognized, declined_counting,
-		declined_not_counting, revoked, reminders, retrievals, savings_cents), ';' ORDER BY grain, level, period, institution, department, item)) FROM (
+		declined_not_counting, revoked, reminders, retrievals, savings_cents, r1, r2, r3, r4, r5, r6, r98, r99), ';' ORDER BY grain, level, period, institution, department, item)) FROM (
 		SELECT grain, level, period, institution, department, item, sum(decisions) decisions, sum(recognized) recognized,
 		sum(declined_counting) declined_counting, sum(declined_not_counting) declined_not_counting, sum(revoked) revoked,
-		sum(reminders) reminders, sum(retrievals) retrievals, sum(savings_cents) savings_cents
+		sum(reminders) reminders, sum(retrievals) retrievals, sum(savings_cents) savings_cents,
+		sum(reason_1) r1, sum(reason_2) r2, sum(reason_3) r3, sum(reason_4) r4, sum(reason_5) r5, sum(reason_6) r6, sum(reason_98) r98, sum(reason_99) r99
 		FROM stats_rollup GROUP BY 1,2,3,4,5,6) x`
 	if err := e.pool.QueryRow(context.Background(), snap).Scan(&before); err != nil {
 		t.Fatal(err)
