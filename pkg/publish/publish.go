@@ -106,10 +106,10 @@ func Collect(paths []string, o Options) ([]Item, error) {
 }
 
 type head struct {
-	ResourceType string `json:"resourceType"`
-	ID           string `json:"id"`
+	ResourceType string          `json:"resourceType"`
+	ID           string          `json:"id"`
 	Identifier   json.RawMessage `json:"identifier"` // an array in DiagnosticReport, an object in Bundle
-	Entry []struct {
+	Entry        []struct {
 		Resource json.RawMessage `json:"resource"`
 	} `json:"entry"`
 }
