@@ -165,6 +165,7 @@ func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]stri
 	kcat := kcatSecurityArgs(cfg)
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n=== mrhub demo (%s) ===\n", region.Name)
+	fmt.Fprintf(&sb, "Dashboard:      %s/   (log in with the bureau token)\n", base)
 	fmt.Fprintf(&sb, "FHIR base URL:  %s/fhir\n", base)
 	fmt.Fprintf(&sb, "Metrics:        %s/metrics\n", base)
 	fmt.Fprintf(&sb, "Kafka (kfake):  %s   topics %s %s %s\n", kafkaAddr, config.TopicReports, config.TopicIndex, config.TopicDLQ)

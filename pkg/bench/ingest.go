@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -41,8 +42,12 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 	workers := fs.Int("decode-workers", 2, "decoders per batch")
 	dbURL := fs.String("database-url", envOr("DATABASE_URL", config.Default().DatabaseURL), "PostgreSQL server (a throw-away database is created beside the one named)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end phase to this file")
+	memLimit := fs.Int64("memlimit-mb", 256, "Go soft memory limit for this process, as GOMEMLIMIT sets it for a hub in production (0 = none; GOMEMLIMIT in the environment wins)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*memLimit << 20)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -100,8 +105,8 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 	}
 	defer h.Close()
 
-	fmt.Fprintf(out, "bench ingest: %d reports (~%d bytes each), %d partitions, %d consumers, batch %d, GOMAXPROCS %d\n",
-		*n, len(gen.tmpl), *partitions, *consumers, *batch, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "bench ingest: %d reports (~%d bytes each), %d partitions, %d consumers, batch %d, GOMAXPROCS %d, Go memory limit %d MiB (broker, producer and hub in this process)\n",
+		*n, len(gen.tmpl), *partitions, *consumers, *batch, runtime.GOMAXPROCS(0), debug.SetMemoryLimit(-1)>>20)
 	start := time.Now()
 	sctx, stop := context.WithCancel(ctx)
 	serveErr := make(chan error, 1)
@@ -113,8 +118,9 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 
 	// Wait for the last commit: every message's offset recorded in ingest_offsets.
 	var done int64
-	tick := time.NewTicker(2 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	lastPrint := start
 	for done < int64(*n) {
 		select {
 		case err := <-pubErr:
@@ -135,8 +141,11 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 			stop()
 			return err
 		}
-		el := time.Since(start).Seconds()
-		fmt.Fprintf(out, "  %6.1fs consumed %d/%d (%.0f reports/s) rss %d MB\n", el, done, *n, float64(done)/el, peakRSSMB())
+		if time.Since(lastPrint) >= 2*time.Second || done >= int64(*n) {
+			lastPrint = time.Now()
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(out, "  %6.1fs consumed %d/%d (%.0f reports/s) rss %d MB\n", el, done, *n, float64(done)/el, peakRSSMB())
+		}
 	}
 	e2e := time.Since(start)
 	stop()
@@ -177,7 +186,7 @@ func publishGenerated(ctx context.Context, brokers []string, gen *reportGen, n i
 	w.RequiredAcks = kafka.RequireOne
 	defer w.Close()
 	src := []protocol.Header{{Key: bus.HeaderSource, Value: []byte(testenv.HospitalA)}}
-	const chunk = 2000
+	const chunk = 500
 	msgs := make([]kafka.Message, 0, chunk)
 	for i := 0; i < n; i++ {
 		k, v := gen.render(i)

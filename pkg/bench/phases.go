@@ -10,7 +10,7 @@ import (
 )
 
 var phaseMu sync.Mutex
-var phaseTotals [10]time.Duration
+var phaseTotals [11]time.Duration
 
 func enablePhases() {
 	index.PhaseTimer = func() func(int) {

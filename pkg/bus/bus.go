@@ -71,7 +71,7 @@ func NewReader(c ReaderConfig) (*kafka.Reader, error) {
 		ReadBackoffMax:         500 * time.Millisecond,
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 5 * time.Second,
-		QueueCapacity:          1000,
+		QueueCapacity:          100,
 		Dialer:                 c.Security.Dialer(),
 	}
 	if err := cfg.Validate(); err != nil {

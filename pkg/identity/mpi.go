@@ -74,6 +74,73 @@ type patientState struct {
 // the same identifiers first, the insert fails with a unique violation and the caller retries
 // the whole transaction (see index.IsTransient).
 func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
+	// Fast path: a request that names only identifiers the index already has, all of one person,
+	// and changes nothing about that person needs no lock and no write. Only the other requests
+	// go through the locking path. (Identifier rows are never deleted; if a patient read here is
+	// merged meanwhile, the caller follows patients.merged_into under FOR SHARE.)
+	kinds, issuers, hashes := keyColumns(reqs)
+	keyOwner, patients, err := loadOwners(ctx, tx, kinds, issuers, hashes, false)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{PatientIDs: make([]int64, len(reqs))}
+	var changing []int
+	for i, r := range reqs {
+		if id, ok := unchanged(r, keyOwner, patients); ok {
+			res.PatientIDs[i] = id
+		} else {
+			changing = append(changing, i)
+		}
+	}
+	if len(changing) == 0 {
+		return res, nil
+	}
+	sub := make([]Request, len(changing))
+	for j, i := range changing {
+		sub[j] = reqs[i]
+	}
+	locked, err := resolveLocked(ctx, tx, sub)
+	if err != nil {
+		return nil, err
+	}
+	into := map[int64]int64{}
+	for _, m := range locked.Merges {
+		into[m.From] = m.Into
+	}
+	for i := range res.PatientIDs {
+		for id, ok := into[res.PatientIDs[i]]; ok; id, ok = into[res.PatientIDs[i]] {
+			res.PatientIDs[i] = id
+		}
+	}
+	for j, i := range changing {
+		res.PatientIDs[i] = locked.PatientIDs[j]
+	}
+	res.Merges, res.Created, res.Reviews, res.Changed = locked.Merges, locked.Created, locked.Reviews, locked.Changed
+	return res, nil
+}
+
+func keyColumns(reqs []Request) (kinds, issuers []string, hashes [][]byte) {
+	seen := map[string]bool{}
+	var all []Key
+	for _, r := range reqs {
+		for _, k := range r.Keys {
+			if !seen[k.id()] {
+				seen[k.id()] = true
+				all = append(all, k)
+			}
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].id() < all[j].id() })
+	for _, k := range all {
+		kinds = append(kinds, k.Kind)
+		issuers = append(issuers, k.Issuer)
+		hashes = append(hashes, k.Hash)
+	}
+	return kinds, issuers, hashes
+}
+
+// resolveLocked is Resolve for requests that may change the index of persons.
+func resolveLocked(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 	// 1. Load existing identifiers and their patients.
 	seen := map[string]bool{}
 	var kinds, issuers []string
@@ -93,36 +160,9 @@ func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 		issuers = append(issuers, k.Issuer)
 		hashes = append(hashes, k.Hash)
 	}
-	keyOwner := map[string]int64{}
-	patients := map[int64]*patientState{}
-	if len(all) > 0 {
-		rows, err := tx.Query(ctx, `
-			SELECT pi.kind, pi.issuer, pi.value_hash, p.id, p.provisional
-			FROM unnest($1::text[], $2::text[], $3::bytea[]) AS q(kind, issuer, value_hash)
-			JOIN patient_identifiers pi USING (kind, issuer, value_hash)
-			JOIN patients p ON p.id = pi.patient_id
-			ORDER BY pi.kind, pi.issuer, pi.value_hash
-			FOR UPDATE OF pi`, kinds, issuers, hashes)
-		if err != nil {
-			return nil, fmt.Errorf("loading patient identifiers: %w", err)
-		}
-		for rows.Next() {
-			var k Key
-			var ps patientState
-			if err := rows.Scan(&k.Kind, &k.Issuer, &k.Hash, &ps.id, &ps.provisional); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scanning patient identifier: %w", err)
-			}
-			keyOwner[k.id()] = ps.id
-			if _, ok := patients[ps.id]; !ok {
-				p := ps
-				patients[ps.id] = &p
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("loading patient identifiers: %w", err)
-		}
+	keyOwner, patients, err := loadOwners(ctx, tx, kinds, issuers, hashes, true)
+	if err != nil {
+		return nil, err
 	}
 
 	// 2. Decide in memory, request by request, in delivery order.
@@ -364,7 +404,7 @@ func Resolve(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
 			    WHERE o.birth_date = n.birth_date AND o.gender = n.gender AND o.name = n.name
 			      AND o.merged_into IS NULL AND o.id <> n.id
 			      AND (o.phone_hash IS NULL OR n.phone_hash IS NULL OR o.phone_hash = n.phone_hash)
-			    ORDER BY o.id LIMIT 10) o
+			    LIMIT 10) o -- no ORDER BY: with one, the planner walks the primary key looking for 10 rows
 			WHERE n.id = ANY($1)
 			-- Two patients never share an identifier row (its primary key names one patient), so
 			-- every pair found here is a different person on paper: a candidate for review only.
@@ -382,4 +422,62 @@ func nilIfEmpty(b []byte) any {
 		return nil
 	}
 	return b
+}
+
+// loadOwners reads which patient owns each identifier; with lock, the identifier rows are locked
+// FOR UPDATE in key order.
+func loadOwners(ctx context.Context, tx pgx.Tx, kinds, issuers []string, hashes [][]byte, lock bool) (map[string]int64, map[int64]*patientState, error) {
+	keyOwner := map[string]int64{}
+	patients := map[int64]*patientState{}
+	if len(kinds) == 0 {
+		return keyOwner, patients, nil
+	}
+	q := `SELECT pi.kind, pi.issuer, pi.value_hash, p.id, p.provisional
+		FROM unnest($1::text[], $2::text[], $3::bytea[]) AS q(kind, issuer, value_hash)
+		JOIN patient_identifiers pi USING (kind, issuer, value_hash)
+		JOIN patients p ON p.id = pi.patient_id
+		ORDER BY pi.kind, pi.issuer, pi.value_hash`
+	if lock {
+		q += ` FOR UPDATE OF pi`
+	}
+	rows, err := tx.Query(ctx, q, kinds, issuers, hashes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading patient identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k Key
+		var ps patientState
+		if err := rows.Scan(&k.Kind, &k.Issuer, &k.Hash, &ps.id, &ps.provisional); err != nil {
+			return nil, nil, fmt.Errorf("scanning patient identifier: %w", err)
+		}
+		keyOwner[k.id()] = ps.id
+		if _, ok := patients[ps.id]; !ok {
+			p := ps
+			patients[ps.id] = &p
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("loading patient identifiers: %w", err)
+	}
+	return keyOwner, patients, nil
+}
+
+// unchanged reports whether r changes nothing — every key known, all owned by one patient, and
+// no provisional patient named by a strong identifier — and if so, who the patient is.
+func unchanged(r Request, keyOwner map[string]int64, patients map[int64]*patientState) (int64, bool) {
+	var owner int64
+	strong := false
+	for _, k := range r.Keys {
+		id, ok := keyOwner[k.id()]
+		if !ok || (owner != 0 && id != owner) {
+			return 0, false
+		}
+		owner = id
+		strong = strong || k.Strong()
+	}
+	if owner == 0 || (strong && patients[owner].provisional) {
+		return 0, false
+	}
+	return owner, true
 }

@@ -116,11 +116,14 @@ func (s *Store) Apply(ctx context.Context, b *Batch) (*Outcome, error) {
 	}
 	var patients []int64
 	if len(pending) > 0 {
+		phase := PhaseTimer()
+		phase(10) // phase 10: the identity transaction
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var err error
 			patients, err = s.resolvePatients(ctx, tx, pending, out)
 			return err
 		})
+		phase(0)
 		if err != nil {
 			return nil, err
 		}
