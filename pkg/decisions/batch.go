@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/offsets"
 )
 
 // Message is one record of mrhub.decisions.v1.
@@ -59,13 +60,13 @@ func (s *Store) ApplyBatch(ctx context.Context, b *Batch) (*Outcome, error) {
 }
 
 func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcome) error {
-	next, err := lockOffsets(ctx, tx, b)
+	next, err := offsets.Lock(ctx, tx, b.Consumer, positions(b))
 	if err != nil {
 		return err
 	}
 	var dead [][]any
 	for _, m := range b.Messages {
-		if m.Offset < next[posKey{m.Topic, m.Partition}] {
+		if next.Applied(offsets.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}) {
 			out.Skipped++
 			out.Results = append(out.Results, "skipped")
 			continue
@@ -87,7 +88,7 @@ func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcom
 		}
 		out.DeadLetters = len(dead)
 	}
-	return saveOffsets(ctx, tx, b)
+	return offsets.Save(ctx, tx, b.Consumer, positions(b))
 }
 
 // applyOne applies one message under a savepoint: a rejection (or a database refusal of this
@@ -171,72 +172,10 @@ func deadLetter(topic string, m Message, e *Error) []any {
 	return []any{topic, key, m.Value, json.RawMessage(hj)}
 }
 
-type posKey struct {
-	topic     string
-	partition int
-}
-
-func lockOffsets(ctx context.Context, tx pgx.Tx, b *Batch) (map[posKey]int64, error) {
-	next := map[posKey]int64{}
-	var topics []string
-	var parts []int32
-	for _, m := range b.Messages {
-		k := posKey{m.Topic, m.Partition}
-		if _, ok := next[k]; !ok {
-			next[k] = 0
-			topics = append(topics, m.Topic)
-			parts = append(parts, int32(m.Partition))
-		}
+func positions(b *Batch) []offsets.Position {
+	ps := make([]offsets.Position, len(b.Messages))
+	for i, m := range b.Messages {
+		ps[i] = offsets.Position{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	}
-	if len(topics) == 0 {
-		return next, nil
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO ingest_offsets(consumer, topic, partition, next_offset)
-		SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS q(t, p) ORDER BY t, p ON CONFLICT DO NOTHING`, b.Consumer, topics, parts); err != nil {
-		return nil, fmt.Errorf("registering partitions: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT o.topic, o.partition, o.next_offset FROM ingest_offsets o
-		JOIN unnest($2::text[], $3::int[]) AS q(t, p) ON o.topic = q.t AND o.partition = q.p
-		WHERE o.consumer = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o`, b.Consumer, topics, parts)
-	if err != nil {
-		return nil, fmt.Errorf("locking partition offsets: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k posKey
-		var n int64
-		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
-			return nil, err
-		}
-		next[k] = n
-	}
-	return next, rows.Err()
-}
-
-func saveOffsets(ctx context.Context, tx pgx.Tx, b *Batch) error {
-	max := map[posKey]int64{}
-	for _, m := range b.Messages {
-		k := posKey{m.Topic, m.Partition}
-		if v, ok := max[k]; !ok || m.Offset > v {
-			max[k] = m.Offset
-		}
-	}
-	if len(max) == 0 {
-		return nil
-	}
-	var topics []string
-	var parts []int32
-	var offs []int64
-	for k, v := range max {
-		topics = append(topics, k.topic)
-		parts = append(parts, int32(k.partition))
-		offs = append(offs, v+1)
-	}
-	_, err := tx.Exec(ctx, `UPDATE ingest_offsets o SET next_offset = GREATEST(o.next_offset, q.n), updated_at = now()
-		FROM unnest($2::text[], $3::int[], $4::bigint[]) AS q(t, p, n)
-		WHERE o.consumer = $1 AND o.topic = q.t AND o.partition = q.p`, b.Consumer, topics, parts, offs)
-	if err != nil {
-		return fmt.Errorf("saving offsets: %w", err)
-	}
-	return nil
+	return ps
 }

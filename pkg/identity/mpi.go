@@ -141,25 +141,8 @@ func keyColumns(reqs []Request) (kinds, issuers []string, hashes [][]byte) {
 
 // resolveLocked is Resolve for requests that may change the index of persons.
 func resolveLocked(ctx context.Context, tx pgx.Tx, reqs []Request) (*Result, error) {
-	// 1. Load existing identifiers and their patients.
-	seen := map[string]bool{}
-	var kinds, issuers []string
-	var hashes [][]byte
-	var all []Key
-	for _, r := range reqs {
-		for _, k := range r.Keys {
-			if !seen[k.id()] {
-				seen[k.id()] = true
-				all = append(all, k)
-			}
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].id() < all[j].id() })
-	for _, k := range all {
-		kinds = append(kinds, k.Kind)
-		issuers = append(issuers, k.Issuer)
-		hashes = append(hashes, k.Hash)
-	}
+	// 1. Load existing identifiers and their patients, locking the identifier rows.
+	kinds, issuers, hashes := keyColumns(reqs)
 	keyOwner, patients, err := loadOwners(ctx, tx, kinds, issuers, hashes, true)
 	if err != nil {
 		return nil, err

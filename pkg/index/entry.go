@@ -6,14 +6,11 @@ import (
 	"time"
 
 	"github.com/mrhub/mrhub/pkg/identity"
+	"github.com/mrhub/mrhub/pkg/offsets"
 )
 
 // Position is where a message was read.
-type Position struct {
-	Topic     string
-	Partition int
-	Offset    int64
-}
+type Position = offsets.Position
 
 // Entry is one DiagnosticReport as the index keeps it, produced by package profile.
 type Entry struct {

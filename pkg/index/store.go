@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mrhub/mrhub/pkg/identity"
+	"github.com/mrhub/mrhub/pkg/offsets"
 )
 
 // Batch is what one consumer transaction writes.
@@ -149,27 +150,13 @@ func (s *Store) unapplied(ctx context.Context, b *Batch) ([]*Entry, error) {
 	if len(b.Entries) == 0 {
 		return nil, nil
 	}
-	next := map[posKey]int64{}
-	rows, err := s.pool.Query(ctx, `SELECT topic, partition, next_offset FROM ingest_offsets WHERE consumer = $1`, b.Consumer)
+	next, err := offsets.Read(ctx, s.pool, b.Consumer)
 	if err != nil {
-		return nil, fmt.Errorf("reading partition offsets: %w", err)
-	}
-	for rows.Next() {
-		var k posKey
-		var n int64
-		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		next[k] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading partition offsets: %w", err)
+		return nil, err
 	}
 	var out []*Entry
 	for _, e := range b.Entries {
-		if e.Pos.Offset >= next[posKey{e.Pos.Topic, e.Pos.Partition}] {
+		if !next.Applied(e.Pos) {
 			out = append(out, e)
 		}
 	}
@@ -296,11 +283,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 	defer phase(8)
 	phase(1)
 	// 1. Offsets already applied (crash between database commit and Kafka commit).
-	next, err := s.lockOffsets(ctx, tx, b)
+	next, err := offsets.Lock(ctx, tx, b.Consumer, b.Positions)
 	if err != nil {
 		return err
 	}
-	applied := func(p Position) bool { return p.Offset < next[posKey{p.Topic, p.Partition}] }
+	applied := next.Applied
 	var entries []*Entry
 	for _, e := range b.Entries {
 		if !applied(e.Pos) {
@@ -471,79 +458,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 
 	phase(7)
 	// 7. Offsets.
-	return s.saveOffsets(ctx, tx, b)
-}
-
-type posKey struct {
-	topic     string
-	partition int
-}
-
-func (s *Store) lockOffsets(ctx context.Context, tx pgx.Tx, b *Batch) (map[posKey]int64, error) {
-	next := map[posKey]int64{}
-	if len(b.Positions) == 0 {
-		return next, nil
-	}
-	var topics []string
-	var parts []int32
-	seen := map[posKey]bool{}
-	for _, p := range b.Positions {
-		k := posKey{p.Topic, p.Partition}
-		if !seen[k] {
-			seen[k] = true
-			topics = append(topics, p.Topic)
-			parts = append(parts, int32(p.Partition))
-		}
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO ingest_offsets(consumer, topic, partition, next_offset)
-		SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS q(t, p) ORDER BY t, p
-		ON CONFLICT DO NOTHING`, b.Consumer, topics, parts); err != nil {
-		return nil, fmt.Errorf("registering partitions: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT o.topic, o.partition, o.next_offset FROM ingest_offsets o
-		JOIN unnest($2::text[], $3::int[]) AS q(t, p) ON o.topic = q.t AND o.partition = q.p
-		WHERE o.consumer = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o`, b.Consumer, topics, parts)
-	if err != nil {
-		return nil, fmt.Errorf("locking partition offsets: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k posKey
-		var n int64
-		if err := rows.Scan(&k.topic, &k.partition, &n); err != nil {
-			return nil, err
-		}
-		next[k] = n
-	}
-	return next, rows.Err()
-}
-
-func (s *Store) saveOffsets(ctx context.Context, tx pgx.Tx, b *Batch) error {
-	max := map[posKey]int64{}
-	for _, p := range b.Positions {
-		k := posKey{p.Topic, p.Partition}
-		if v, ok := max[k]; !ok || p.Offset > v {
-			max[k] = p.Offset
-		}
-	}
-	if len(max) == 0 {
-		return nil
-	}
-	var topics []string
-	var parts []int32
-	var offs []int64
-	for k, v := range max {
-		topics = append(topics, k.topic)
-		parts = append(parts, int32(k.partition))
-		offs = append(offs, v+1)
-	}
-	_, err := tx.Exec(ctx, `UPDATE ingest_offsets o SET next_offset = GREATEST(o.next_offset, q.n), updated_at = now()
-		FROM unnest($2::text[], $3::int[], $4::bigint[]) AS q(t, p, n)
-		WHERE o.consumer = $1 AND o.topic = q.t AND o.partition = q.p`, b.Consumer, topics, parts, offs)
-	if err != nil {
-		return fmt.Errorf("saving partition offsets: %w", err)
-	}
-	return nil
+	return offsets.Save(ctx, tx, b.Consumer, b.Positions)
 }
 
 func (s *Store) loadReports(ctx context.Context, tx pgx.Tx, entries []*Entry) (map[string]*reportState, error) {
