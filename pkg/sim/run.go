@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+	"golang.org/x/term"
 )
 
 // Writer is the part of a kafka-go Writer the runner needs.
@@ -46,6 +49,14 @@ func Run(ctx context.Context, g *Generator, w Writer, o RunOptions) (*RunStats, 
 		batch = max(1, int(o.Rate/10))
 	}
 	lastReport := start
+	tty := false
+	if f, ok := o.Progress.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		tty = true
+	}
+	every := 5 * time.Second
+	if tty {
+		every = 500 * time.Millisecond
+	}
 	msgs := make([]kafka.Message, 0, batch)
 	for ctx.Err() == nil {
 		if o.Total > 0 && st.Sent >= o.Total {
@@ -77,12 +88,34 @@ func Run(ctx context.Context, g *Generator, w Writer, o RunOptions) (*RunStats, 
 				}
 			}
 		}
-		if o.Progress != nil && time.Since(lastReport) >= 5*time.Second {
+		if o.Progress != nil && time.Since(lastReport) >= every {
 			lastReport = time.Now()
-			el := time.Since(start).Seconds()
-			fmt.Fprintf(o.Progress, "simulate: %d messages in %.0fs (%.0f msg/s)\n", st.Sent, el, float64(st.Sent)/el)
+			progressLine(o, st, time.Since(start), tty)
 		}
 	}
 	st.Elapsed = time.Since(start)
+	if o.Progress != nil && tty {
+		progressLine(o, st, st.Elapsed, tty)
+		fmt.Fprintln(o.Progress)
+	}
 	return st, nil
+}
+
+// progressLine redraws a bar with throughput on a terminal, or prints a plain line otherwise.
+func progressLine(o RunOptions, st *RunStats, el time.Duration, tty bool) {
+	rate := float64(st.Sent) / el.Seconds()
+	if !tty {
+		fmt.Fprintf(o.Progress, "simulate: %d messages in %.0fs (%.0f msg/s)\n", st.Sent, el.Seconds(), rate)
+		return
+	}
+	const width = 30
+	bar := strings.Repeat("=", width)
+	if o.Total > 0 {
+		done := min(width, st.Sent*width/o.Total)
+		bar = strings.Repeat("#", done) + strings.Repeat(".", width-done)
+	} else if o.Duration > 0 {
+		done := min(width, int(el*width/o.Duration))
+		bar = strings.Repeat("#", done) + strings.Repeat(".", width-done)
+	}
+	fmt.Fprintf(o.Progress, "\r[%s] %d messages  %.0f msg/s  %s ", bar, st.Sent, rate, el.Round(time.Second))
 }
