@@ -64,7 +64,7 @@ func NewReader(c ReaderConfig) (*kafka.Reader, error) {
 		StartOffset:            kafka.FirstOffset,
 		CommitInterval:         0,
 		HeartbeatInterval:      1 * time.Second,
-		SessionTimeout:         6 * time.Second, // a killed member's partitions move after this (Kafka's minimum by default)
+		SessionTimeout:         10 * time.Second,
 		RebalanceTimeout:       10 * time.Second,
 		JoinGroupBackoff:       500 * time.Millisecond,
 		ReadBackoffMin:         50 * time.Millisecond,
