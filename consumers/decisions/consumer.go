@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/mrhub/mrhub/consumers/batch"
 	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/telemetry"
@@ -43,6 +43,8 @@ type Consumer struct {
 	// AfterApply, when set, runs after the database commit and before the offset commit
 	// (tests use it to simulate a crash there).
 	AfterApply func(out *decisions.Outcome) error
+
+	loop *batch.Loop
 }
 
 // ErrStopped is returned by Run when AfterApply stopped the consumer.
@@ -53,82 +55,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.BatchSize <= 0 || c.BatchWait <= 0 {
 		return errors.New("decisions consumer needs BatchSize and BatchWait")
 	}
-	msgs := make(chan kafka.Message, c.BatchSize)
-	fetchErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		backoff := 100 * time.Millisecond
-		for {
-			m, err := c.Reader.FetchMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if errors.Is(err, io.EOF) {
-					fetchErr <- err
-					return
-				}
-				c.Log.Warn("fetching decisions from Kafka failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-				c.retried("fetch")
-				if !sleep(ctx, backoff) {
-					return
-				}
-				backoff = min(backoff*2, 10*time.Second)
-				continue
-			}
-			backoff = 100 * time.Millisecond
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		batch, ok := c.collect(ctx, msgs)
-		if len(batch) > 0 {
-			if err := c.handle(ctx, batch); err != nil {
-				return err
-			}
-		}
-		if !ok {
-			select {
-			case err := <-fetchErr:
-				return fmt.Errorf("reader stopped: %w", err)
-			default:
-			}
-			return nil
-		}
-	}
-}
-
-func (c *Consumer) collect(ctx context.Context, msgs <-chan kafka.Message) ([]kafka.Message, bool) {
-	var batch []kafka.Message
-	select {
-	case m, ok := <-msgs:
-		if !ok {
-			return nil, false
-		}
-		batch = append(batch, m)
-	case <-ctx.Done():
-		return nil, false
-	}
-	timer := time.NewTimer(c.BatchWait)
-	defer timer.Stop()
-	for len(batch) < c.BatchSize {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, m)
-		case <-timer.C:
-			return batch, true
-		case <-ctx.Done():
-			return batch, false
-		}
-	}
-	return batch, true
+	c.loop = &batch.Loop{Reader: c.Reader, Size: c.BatchSize, Wait: c.BatchWait,
+		OnRetry: func(stage string, err error, backoff time.Duration) {
+			c.Log.Warn(map[string]string{"fetch": "fetching decisions from Kafka failed; retrying", "commit": "committing decision offsets failed; retrying"}[stage],
+				zap.Error(err), zap.Duration("backoff", backoff))
+			c.retried(stage)
+		}}
+	return c.loop.Run(ctx, func(msgs []kafka.Message) error { return c.handle(ctx, msgs) })
 }
 
 func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
@@ -147,7 +80,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 	if drain <= 0 {
 		drain = 15 * time.Second
 	}
-	wctx, cancel := contextUntilDrain(ctx, drain)
+	wctx, cancel := batch.UntilDrain(ctx, drain)
 	defer cancel()
 	var out *decisions.Outcome
 	backoff := 100 * time.Millisecond
@@ -169,9 +102,9 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 			// whole batch is the database itself: pause and retry.
 			c.Log.Warn("writing decisions failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))
 			c.retried("database")
-			backoff = min(backoff*2, 10*time.Second)
+			backoff = batch.NextBackoff(backoff)
 		}
-		if !sleep(wctx, wait) {
+		if !batch.Sleep(wctx, wait) {
 			return fmt.Errorf("decision batch not applied before shutdown deadline: %w", err)
 		}
 	}
@@ -180,21 +113,8 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 	}
-	backoff = 100 * time.Millisecond
-	for {
-		err := c.Reader.CommitMessages(wctx, msgs...)
-		if err == nil {
-			break
-		}
-		if wctx.Err() != nil {
-			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
-		}
-		c.Log.Warn("committing decision offsets failed; retrying", zap.Error(err))
-		c.retried("commit")
-		if !sleep(wctx, backoff) {
-			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
-		}
-		backoff = min(backoff*2, 10*time.Second)
+	if err := c.loop.Commit(wctx, msgs); err != nil {
+		return err
 	}
 	c.observe(msgs, b, out, time.Since(start))
 	return nil
@@ -223,22 +143,4 @@ func (c *Consumer) retried(stage string) {
 	if c.Metrics != nil {
 		c.Metrics.Retries.WithLabelValues(stage).Inc()
 	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// contextUntilDrain returns a context that ends drain after parent ends.
-func contextUntilDrain(parent context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() { time.AfterFunc(drain, cancel) })
-	return ctx, func() { stop(); cancel() }
 }

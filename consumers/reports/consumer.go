@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/mrhub/mrhub/consumers/batch"
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/telemetry"
 )
@@ -55,6 +55,8 @@ type Consumer struct {
 	// AfterApply, when set, runs after the database commit and before the offset commit
 	// (tests use it to simulate a crash there).
 	AfterApply func(b *index.Batch) error
+
+	loop *batch.Loop
 }
 
 // ErrStopped is returned by Run when AfterApply stopped the consumer.
@@ -65,94 +67,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.BatchSize <= 0 || c.BatchWait <= 0 || c.Workers <= 0 || c.MaxBytes <= 0 {
 		return errors.New("consumer needs BatchSize, BatchWait, Workers and MaxBytes")
 	}
-	msgs := make(chan kafka.Message, c.BatchSize)
-	fetchErr := make(chan error, 1)
-	go func() {
-		defer close(msgs)
-		backoff := 100 * time.Millisecond
-		for {
-			m, err := c.Reader.FetchMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				if errors.Is(err, io.EOF) { // reader closed
-					fetchErr <- err
-					return
-				}
-				c.Log.Warn("fetching from Kafka failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-				c.retried("fetch")
-				if !sleep(ctx, backoff) {
-					return
-				}
-				backoff = nextBackoff(backoff)
-				continue
-			}
-			backoff = 100 * time.Millisecond
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
 	lagTick := time.NewTicker(5 * time.Second)
 	defer lagTick.Stop()
-	for {
-		batch, ok := c.collect(ctx, msgs, lagTick.C)
-		if len(batch) > 0 {
-			// Finish this batch even when ctx ends meanwhile: apply and commit under a drain deadline.
-			if err := c.handle(ctx, batch); err != nil {
-				return err
-			}
-		}
-		if !ok {
-			select {
-			case err := <-fetchErr:
-				if errors.Is(err, io.EOF) {
-					return nil // the reader ended: closed, or a replay reached its end
-				}
-				return fmt.Errorf("reader stopped: %w", err)
-			default:
-			}
-			return nil
-		}
+	c.loop = &batch.Loop{Reader: c.Reader, Size: c.BatchSize, Wait: c.BatchWait, Tick: lagTick.C, OnTick: c.reportLag,
+		OnRetry: func(stage string, err error, backoff time.Duration) {
+			c.Log.Warn(map[string]string{"fetch": "fetching from Kafka failed; retrying", "commit": "committing offsets failed; retrying"}[stage],
+				zap.Error(err), zap.Duration("backoff", backoff))
+			c.retried(stage)
+		}}
+	// A batch in hand is finished even when ctx ends meanwhile: apply and commit under a drain deadline.
+	err := c.loop.Run(ctx, func(msgs []kafka.Message) error { return c.handle(ctx, msgs) })
+	if errors.Is(err, batch.ErrReaderClosed) {
+		return nil // the reader ended: closed, or a replay reached its end
 	}
-}
-
-// collect waits for the first message, then gathers more until BatchSize or BatchWait.
-func (c *Consumer) collect(ctx context.Context, msgs <-chan kafka.Message, lag <-chan time.Time) ([]kafka.Message, bool) {
-	var batch []kafka.Message
-	for len(batch) == 0 {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return nil, false
-			}
-			batch = append(batch, m)
-		case <-lag:
-			c.reportLag()
-		case <-ctx.Done():
-			return nil, false
-		}
-	}
-	timer := time.NewTimer(c.BatchWait)
-	defer timer.Stop()
-	for len(batch) < c.BatchSize {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return batch, false
-			}
-			batch = append(batch, m)
-		case <-timer.C:
-			return batch, true
-		case <-ctx.Done():
-			return batch, false
-		}
-	}
-	return batch, true
+	return err
 }
 
 func (c *Consumer) reportLag() {
@@ -172,7 +100,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 		drain = 15 * time.Second
 	}
 	// The write may outlive ctx by the drain deadline: a batch in hand is finished, not abandoned.
-	wctx, cancel := contextUntilDrain(ctx, drain)
+	wctx, cancel := batch.UntilDrain(ctx, drain)
 	defer cancel()
 	out, err := c.applyRetrying(wctx, b, msgs)
 	if err != nil {
@@ -183,7 +111,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 			return err
 		}
 	}
-	if err := c.commitRetrying(wctx, msgs); err != nil {
+	if err := c.loop.Commit(wctx, msgs); err != nil {
 		return err
 	}
 	c.observe(msgs, b, out, time.Since(start))
@@ -268,7 +196,7 @@ func (c *Consumer) applyRetrying(ctx context.Context, b *index.Batch, msgs []kaf
 			// Lost a race with another hub instance or consumer: the other side has committed,
 			// so try again at once (with jitter, so that two losers do not collide again).
 			c.retried("contention")
-			if !sleep(ctx, time.Duration(5+rand.IntN(45))*time.Millisecond) {
+			if !batch.Sleep(ctx, time.Duration(5+rand.IntN(45))*time.Millisecond) {
 				return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
 			}
 			continue
@@ -276,10 +204,10 @@ func (c *Consumer) applyRetrying(ctx context.Context, b *index.Batch, msgs []kaf
 		if index.IsTransient(err) {
 			c.Log.Warn("writing batch failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))
 			c.retried("database")
-			if !sleep(ctx, backoff) {
+			if !batch.Sleep(ctx, backoff) {
 				return nil, fmt.Errorf("batch not applied before shutdown deadline: %w", err)
 			}
-			backoff = nextBackoff(backoff)
+			backoff = batch.NextBackoff(backoff)
 			continue
 		}
 		c.Log.Error("batch rejected by the database; isolating the failing messages", zap.Error(err))
@@ -333,30 +261,10 @@ func (c *Consumer) applyOneRetrying(ctx context.Context, b *index.Batch) (*index
 			return out, err
 		}
 		c.retried("database")
-		if !sleep(ctx, backoff) {
+		if !batch.Sleep(ctx, backoff) {
 			return nil, err
 		}
-		backoff = nextBackoff(backoff)
-	}
-}
-
-func (c *Consumer) commitRetrying(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := c.Reader.CommitMessages(ctx, msgs...)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			// Applied but not committed: the batch is redelivered and skipped by the index.
-			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
-		}
-		c.Log.Warn("committing offsets failed; retrying", zap.Error(err), zap.Duration("backoff", backoff))
-		c.retried("commit")
-		if !sleep(ctx, backoff) {
-			return fmt.Errorf("offsets not committed before shutdown deadline: %w", err)
-		}
-		backoff = nextBackoff(backoff)
+		backoff = batch.NextBackoff(backoff)
 	}
 }
 
@@ -401,33 +309,4 @@ func addOutcome(t, o *index.Outcome) {
 	t.Merges += o.Merges
 	t.Events += o.Events
 	t.Reviews += o.Reviews
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-func nextBackoff(d time.Duration) time.Duration {
-	d *= 2
-	if d > 10*time.Second {
-		d = 10 * time.Second
-	}
-	return d
-}
-
-// contextUntilDrain returns a context that ends drain after parent ends.
-func contextUntilDrain(parent context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	stop := context.AfterFunc(parent, func() {
-		t := time.AfterFunc(drain, cancel)
-		_ = t
-	})
-	return ctx, func() { stop(); cancel() }
 }
