@@ -276,6 +276,18 @@ func indexSnapshot(t *testing.T, ctx context.Context, pool *pgxpool.Pool) snapsh
 	}
 	rows.Close()
 	sort.Strings(s.Patients)
+	// No foreign key guards the child tables (0004_ingest_fks.sql): the store must never leave
+	// an observation, imaging study or version without its report.
+	var orphans int
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM observations c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
+		(SELECT count(*) FROM imaging_studies c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
+		(SELECT count(*) FROM report_versions c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id))`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Errorf("%d observation, imaging study or version rows without their report", orphans)
+	}
 	return s
 }
 
