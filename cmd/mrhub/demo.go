@@ -42,6 +42,7 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	log, err := newLogger(cfg)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	log, err := newLogger(cfg)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return errors.New("usage: mrhub bench ingest|query|stats [flags]")
 	}
+	tuneGC() // as serve runs
 	log, err := newLogger(configForLogs())
 	if err != nil {
 		return err
