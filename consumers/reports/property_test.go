@@ -276,17 +276,19 @@ func indexSnapshot(t *testing.T, ctx context.Context, pool *pgxpool.Pool) snapsh
 	}
 	rows.Close()
 	sort.Strings(s.Patients)
-	// No foreign key guards the child tables (0004_ingest_fks.sql): the store must never leave
-	// an observation, imaging study or version without its report.
+	// No foreign key guards the child tables nor a report's institution and item
+	// (0004_ingest_fks.sql): the store must never leave a reference dangling.
 	var orphans int
 	if err := pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM observations c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
 		(SELECT count(*) FROM imaging_studies c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
-		(SELECT count(*) FROM report_versions c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id))`).Scan(&orphans); err != nil {
+		(SELECT count(*) FROM report_versions c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
+		(SELECT count(*) FROM reports r WHERE NOT EXISTS (SELECT 1 FROM institutions i WHERE i.code = r.performer)
+		                                   OR (r.item IS NOT NULL AND NOT EXISTS (SELECT 1 FROM items i WHERE i.code = r.item)))`).Scan(&orphans); err != nil {
 		t.Fatal(err)
 	}
 	if orphans != 0 {
-		t.Errorf("%d observation, imaging study or version rows without their report", orphans)
+		t.Errorf("%d rows reference what is not there: observations, imaging studies or versions without their report, reports of an unknown institution or item", orphans)
 	}
 	return s
 }
