@@ -107,6 +107,9 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 
 	fmt.Fprintf(out, "bench ingest: %d reports (~%d bytes each), %d partitions, %d consumers, batch %d, GOMAXPROCS %d, Go memory limit %d MiB (broker, producer and hub in this process)\n",
 		*n, len(gen.tmpl), *partitions, *consumers, *batch, runtime.GOMAXPROCS(0), debug.SetMemoryLimit(-1)>>20)
+	if settings, err := db.ServerSettings(ctx, h.Pool); err == nil {
+		fmt.Fprintln(out, "database:", settings)
+	}
 	start := time.Now()
 	sctx, stop := context.WithCancel(ctx)
 	serveErr := make(chan error, 1)

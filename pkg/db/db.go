@@ -238,3 +238,20 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	}
 	return done, nil
 }
+
+// ServerSettings describes the server settings that move benchmark figures, for printing next to
+// them: version, shared_buffers, synchronous_commit, max_wal_size, autovacuum.
+func ServerSettings(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) (string, error) {
+	var s string
+	err := q.QueryRow(ctx, `SELECT 'PostgreSQL ' || current_setting('server_version') ||
+		', shared_buffers=' || current_setting('shared_buffers') ||
+		', synchronous_commit=' || current_setting('synchronous_commit') ||
+		', max_wal_size=' || current_setting('max_wal_size') ||
+		', autovacuum=' || current_setting('autovacuum')`).Scan(&s)
+	if err != nil {
+		return "", fmt.Errorf("reading server settings: %w", err)
+	}
+	return s, nil
+}

@@ -174,6 +174,9 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	var obsN int
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&obsN)
 	fmt.Fprintf(stdout, "loaded reports=%d observations=%d patients=%d in %s (%s)\n", o.Reports, obsN, o.Patients, time.Since(start).Round(time.Second), u.Path[1:])
+	if settings, err := db.ServerSettings(ctx, pool); err == nil {
+		fmt.Fprintln(stdout, "database:", settings)
+	}
 
 	api, err := New(Options{Pool: pool, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
 	if err != nil {

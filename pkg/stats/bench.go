@@ -102,6 +102,9 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM stats_rollup`).Scan(&rows)
 	fmt.Fprintf(out, "loaded %d decisions in %s (COPY), rollups built in %s: %d rollup rows\n",
 		*n, loaded.Round(time.Millisecond), built.Round(time.Millisecond), rows)
+	if settings, err := db.ServerSettings(ctx, pool); err == nil {
+		fmt.Fprintln(out, "database:", settings)
+	}
 
 	// ---- queries
 	var all []string
