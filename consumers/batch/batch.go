@@ -21,7 +21,8 @@ type Reader interface {
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// ErrReaderClosed is returned by Run when the reader ended (closed, or a replay reached its end).
+// ErrReaderClosed is returned by Run when the reader ended: a reader other than a kafka-go
+// reader (a replay) returned io.EOF. A kafka-go reader's io.EOF is retried (see endsAtEOF).
 var ErrReaderClosed = errors.New("reader stopped")
 
 // Loop fetches messages and hands them to a handler in batches.
@@ -49,7 +50,7 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 				if ctx.Err() != nil {
 					return
 				}
-				if errors.Is(err, io.EOF) {
+				if errors.Is(err, io.EOF) && endsAtEOF(l.Reader) {
 					fetchErr <- err
 					return
 				}
@@ -84,6 +85,16 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 			return nil
 		}
 	}
+}
+
+// endsAtEOF reports whether r's io.EOF means that it has ended. Not for a kafka-go reader: the
+// hub closes its readers only after Run returns, and when a group reader fails to rejoin its
+// group (kafka-go's MaxAttempts), kafka-go hands the last error to FetchMessage as it is — io.EOF
+// when the broker dropped the connection, as in a broker restart — and keeps trying. Ending Run
+// there stopped a report consumer for good, or made the decisions consumer stop the process.
+func endsAtEOF(r Reader) bool {
+	_, group := r.(*kafka.Reader)
+	return !group
 }
 
 func (l *Loop) retry(stage string, err error, backoff time.Duration) {
