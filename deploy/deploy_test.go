@@ -41,7 +41,7 @@ var runtimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC":
 // Facts read from the hub's source.
 
 // configEnvVars returns the environment variables pkg/config reads: the string literals passed
-// to its str/num helpers and to os.Getenv / os.LookupEnv.
+// to its str/num/boolean helpers and to os.Getenv / os.LookupEnv.
 func configEnvVars(t *testing.T) map[string]bool {
 	t.Helper()
 	f := parseGo(t, filepath.Join(root, "pkg/config/config.go"))
@@ -61,7 +61,7 @@ func configEnvVars(t *testing.T) map[string]bool {
 			}
 		}
 		switch name {
-		case "str", "num", "os.Getenv", "os.LookupEnv":
+		case "str", "num", "boolean", "os.Getenv", "os.LookupEnv":
 			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
 				s, _ := strconv.Unquote(lit.Value)
 				vars[s] = true
@@ -69,7 +69,9 @@ func configEnvVars(t *testing.T) map[string]bool {
 		}
 		return true
 	})
-	for _, must := range []string{"MRHUB_KAFKA_BROKERS", "DATABASE_URL", "MRHUB_HTTP_ADDR", "MRHUB_GROUP_ID", "MRHUB_ID_KEY", "MRHUB_ID_KEY_FILE"} {
+	for _, must := range []string{"MRHUB_KAFKA_BROKERS", "DATABASE_URL", "MRHUB_HTTP_ADDR", "MRHUB_GROUP_ID", "MRHUB_ID_KEY", "MRHUB_ID_KEY_FILE",
+		"MRHUB_KAFKA_TLS", "MRHUB_KAFKA_TLS_CA_FILE", "MRHUB_KAFKA_SASL_MECHANISM", "MRHUB_KAFKA_SASL_PASSWORD", "MRHUB_KAFKA_SASL_PASSWORD_FILE",
+		"MRHUB_HTTP_TLS_CERT_FILE"} {
 		if !vars[must] {
 			t.Fatalf("reading pkg/config/config.go found no %s (found %v): has FromEnv changed shape?", must, keys(vars))
 		}

@@ -1,9 +1,12 @@
 package deploy
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -115,49 +118,86 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	// ConfigMap and Secret: real variable names, right side of the secret line, values valid.
-	cm, sec := one("ConfigMap"), one("Secret")
-	cmData, _ := cm.doc["data"].(map[string]any)
-	secData, _ := sec.doc["stringData"].(map[string]any)
-	env := map[string]string{}
-	for k, v := range cmData {
-		if !vars[k] {
-			t.Errorf("ConfigMap %s: %s is not an environment variable of pkg/config", cm.name(), k)
+	// ConfigMaps and Secrets: real variable names, secrets on the right side.
+	cms, secs := byName(byKind["ConfigMap"]), byName(byKind["Secret"])
+	for _, cm := range cms {
+		data, _ := cm.doc["data"].(map[string]any)
+		for k := range data {
+			if !vars[k] {
+				t.Errorf("ConfigMap %s: %s is not an environment variable of pkg/config", cm.name(), k)
+			}
+			if secretVars[k] {
+				t.Errorf("ConfigMap %s holds the secret %s", cm.name(), k)
+			}
 		}
-		if k == "MRHUB_ID_KEY" || k == "DATABASE_URL" {
-			t.Errorf("ConfigMap %s holds the secret %s", cm.name(), k)
-		}
-		env[k] = scalar(v)
 	}
-	for _, k := range []string{"MRHUB_ID_KEY", "DATABASE_URL"} {
+	dep, job := one("Deployment"), one("Job")
+	hubC := list(get(dep.doc, "spec", "template", "spec", "containers"))[0]
+	var envSecret manifest // the Secret the hub takes its environment from
+	for _, ef := range list(get(hubC, "envFrom")) {
+		if r := scalar(get(ef, "secretRef", "name")); r != "" {
+			envSecret = secs[r]
+		}
+	}
+	if envSecret.doc == nil {
+		t.Fatal("the hub container takes no environment from a Secret (envFrom secretRef)")
+	}
+	secData, _ := envSecret.doc["stringData"].(map[string]any)
+	for _, k := range []string{"MRHUB_ID_KEY", "DATABASE_URL", "MRHUB_KAFKA_SASL_PASSWORD"} {
 		if _, ok := secData[k]; !ok {
-			t.Errorf("Secret %s: no %s", sec.name(), k)
+			t.Errorf("Secret %s: no %s", envSecret.name(), k)
 		}
 	}
-	for k, v := range secData {
+	for k := range secData {
 		if !vars[k] {
-			t.Errorf("Secret %s: %s is not an environment variable of pkg/config", sec.name(), k)
+			t.Errorf("Secret %s: %s is not an environment variable of pkg/config", envSecret.name(), k)
 		}
-		env[k] = scalar(v)
 	}
-	// The placeholder key must be refused, so nobody runs with a published key...
-	if err := validateConfig(t, vars, env); err == nil || !strings.Contains(err.Error(), "MRHUB_ID_KEY") {
+
+	// Pod specs of the Deployment and the Job.
+	for _, m := range []manifest{dep, job} {
+		checkPodSpec(t, m, vars, cmds, cms, secs)
+	}
+
+	// The hub's environment as the pod sees it: the placeholder key must be refused, so nobody
+	// runs with a published key, and everything else must pass config.Validate, every file it
+	// names (TLS certificates, CAs, password files) being mounted from a Secret of the manifests.
+	env := containerEnv(t, "Deployment/"+dep.name(), hubC, cms, secs)
+	if err := validateMounted(t, vars, dep, hubC, env, secs, cms); err == nil || !strings.Contains(err.Error(), "MRHUB_ID_KEY") {
 		t.Errorf("the Secret's placeholder MRHUB_ID_KEY passes config.Validate (%v): make it invalid", err)
 	}
-	// ...and everything else must pass once a real key is there.
 	env["MRHUB_ID_KEY"] = strings.Repeat("ab", 32)
-	if err := validateConfig(t, vars, env); err != nil {
-		t.Errorf("ConfigMap + Secret fail config.Validate: %v", err)
+	if err := validateMounted(t, vars, dep, hubC, env, secs, cms); err != nil {
+		t.Errorf("the hub container's environment fails config.Validate: %v", err)
+	}
+	// Security in transit is on, and nothing the hub would log as INSECURE.
+	cfg := configFrom(t, vars, env)
+	if !cfg.KafkaTLS || cfg.SASLMechanism() == "" || cfg.KafkaTLSCAFile == "" {
+		t.Errorf("the hub pods connect to Kafka without TLS, SASL or a CA file (MRHUB_KAFKA_TLS=%v, mechanism %q, CA %q)", cfg.KafkaTLS, cfg.SASLMechanism(), cfg.KafkaTLSCAFile)
+	}
+	for _, w := range cfg.SecurityWarnings() {
+		t.Errorf("the hub pods' configuration is insecure: %s", w)
+	}
+	if u, err := url.Parse(env["DATABASE_URL"]); err != nil || u.Query().Get("sslmode") != "verify-full" {
+		t.Errorf("DATABASE_URL of the hub pods: want sslmode=verify-full (%v)", err)
+	}
+	// The Job: what it reads passes config.Validate too (it mounts no Kafka files, so it must not
+	// read the Kafka TLS settings), and its DATABASE_URL files are mounted.
+	for _, group := range []string{"initContainers", "containers"} {
+		for _, c := range list(get(job.doc, "spec", "template", "spec", group)) {
+			where := "Job/" + job.name() + " container " + scalar(get(c, "name"))
+			jenv := containerEnv(t, where, c, cms, secs)
+			if err := validateMounted(t, vars, job, c, jenv, secs, cms); err != nil {
+				t.Errorf("%s: its environment fails config.Validate: %v", where, err)
+			}
+			if _, ok := jenv["MRHUB_KAFKA_SASL_PASSWORD"]; ok {
+				t.Errorf("%s reads the Kafka password, which migrate and seed do not need", where)
+			}
+		}
 	}
 	_, httpPort, err := net.SplitHostPort(env["MRHUB_HTTP_ADDR"])
 	if err != nil {
 		t.Fatalf("ConfigMap MRHUB_HTTP_ADDR %q: %v", env["MRHUB_HTTP_ADDR"], err)
-	}
-
-	// Pod specs of the Deployment and the Job.
-	dep, job := one("Deployment"), one("Job")
-	for _, m := range []manifest{dep, job} {
-		checkPodSpec(t, m, vars, cmds, cm, sec)
 	}
 
 	// Deployment specifics.
@@ -173,7 +213,6 @@ func TestKubernetesManifests(t *testing.T) {
 	if g, ok := get(pod, "terminationGracePeriodSeconds").(int); !ok || g < 30 {
 		t.Errorf("terminationGracePeriodSeconds = %v, want >= 30 (the consumer drains its batch, up to 15 s, then HTTP, 5 s)", get(pod, "terminationGracePeriodSeconds"))
 	}
-	hubC := list(get(pod, "containers"))[0]
 	if a := strList(get(hubC, "args")); len(a) == 0 || a[0] != "serve" {
 		t.Errorf("hub container args %v, want serve", a)
 	}
@@ -257,10 +296,25 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
-func checkPodSpec(t *testing.T, m manifest, vars, cmds map[string]bool, cm, sec manifest) {
+func checkPodSpec(t *testing.T, m manifest, vars, cmds map[string]bool, cms, secs map[string]manifest) {
 	t.Helper()
 	pod := get(m.doc, "spec", "template", "spec")
-	secKeys, _ := sec.doc["stringData"].(map[string]any)
+	podVolumes := map[string]bool{}
+	for _, v := range list(get(pod, "volumes")) {
+		podVolumes[scalar(get(v, "name"))] = true
+		if sec := get(v, "secret"); sec != nil {
+			name := scalar(get(sec, "secretName"))
+			if secs[name].doc == nil {
+				t.Errorf("%s: volume %s mounts Secret %s, which is not among the manifests", m.name(), scalar(get(v, "name")), name)
+			}
+			if mode, ok := get(sec, "defaultMode").(int); !ok || mode > 0o777 || mode&0o027 != 0 { // no group write, nothing for others
+				t.Errorf("%s: volume %s: Secret files readable by others (defaultMode %v): want 0440 with the pod's fsGroup", m.name(), scalar(get(v, "name")), get(sec, "defaultMode"))
+			}
+			if get(pod, "securityContext", "fsGroup") == nil {
+				t.Errorf("%s: mounts Secret %s without a pod fsGroup: the non-root hub could not read files of mode 0440", m.name(), name)
+			}
+		}
+	}
 	podNonRoot := get(pod, "securityContext", "runAsNonRoot") == true
 	if uid, ok := get(pod, "securityContext", "runAsUser").(int); ok && uid == 0 {
 		t.Errorf("%s: pod runs as root", m.name())
@@ -279,17 +333,22 @@ func checkPodSpec(t *testing.T, m manifest, vars, cmds map[string]bool, cm, sec 
 					t.Errorf("%s: env %s is neither a pkg/config variable nor a Go runtime one", where, n)
 				}
 				if ref := get(e, "valueFrom", "secretKeyRef"); ref != nil {
-					if scalar(get(ref, "name")) != sec.name() || secKeys[scalar(get(ref, "key"))] == nil {
+					if keys, _ := secs[scalar(get(ref, "name"))].doc["stringData"].(map[string]any); keys[scalar(get(ref, "key"))] == nil {
 						t.Errorf("%s: secretKeyRef %v does not exist", where, ref)
 					}
 				}
 			}
 			for _, ef := range list(get(c, "envFrom")) {
-				if r := get(ef, "configMapRef", "name"); r != nil && r != cm.name() {
+				if r := get(ef, "configMapRef", "name"); r != nil && cms[scalar(r)].doc == nil {
 					t.Errorf("%s: configMapRef %v does not exist", where, r)
 				}
-				if r := get(ef, "secretRef", "name"); r != nil && r != sec.name() {
+				if r := get(ef, "secretRef", "name"); r != nil && secs[scalar(r)].doc == nil {
 					t.Errorf("%s: secretRef %v does not exist", where, r)
+				}
+			}
+			for _, vm := range list(get(c, "volumeMounts")) {
+				if !podVolumes[scalar(get(vm, "name"))] {
+					t.Errorf("%s: volumeMount %s names no volume of the pod", where, scalar(get(vm, "name")))
 				}
 			}
 			sc := get(c, "securityContext")
@@ -341,4 +400,156 @@ func subset(sel, labels map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// secretVars are variables that belong in a Secret, never in a ConfigMap.
+var secretVars = map[string]bool{"MRHUB_ID_KEY": true, "DATABASE_URL": true, "MRHUB_KAFKA_SASL_PASSWORD": true}
+
+func byName(ms []manifest) map[string]manifest {
+	out := map[string]manifest{}
+	for _, m := range ms {
+		out[m.name()] = m
+	}
+	return out
+}
+
+// containerEnv is the environment of container c as Kubernetes builds it: envFrom ConfigMaps
+// and Secrets in order, then env (value, secretKeyRef, configMapKeyRef), which wins. Go runtime
+// variables are left out.
+func containerEnv(t *testing.T, where string, c any, cms, secs map[string]manifest) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	data := func(m manifest) map[string]any {
+		if d, ok := m.doc["data"].(map[string]any); ok {
+			return d
+		}
+		d, _ := m.doc["stringData"].(map[string]any)
+		return d
+	}
+	for _, ef := range list(get(c, "envFrom")) {
+		var m manifest
+		if r := scalar(get(ef, "configMapRef", "name")); r != "" {
+			m = cms[r]
+		} else if r := scalar(get(ef, "secretRef", "name")); r != "" {
+			m = secs[r]
+		}
+		for k, v := range data(m) {
+			env[k] = scalar(v)
+		}
+	}
+	for _, e := range list(get(c, "env")) {
+		n := scalar(get(e, "name"))
+		if runtimeEnv[n] {
+			continue
+		}
+		switch {
+		case get(e, "valueFrom", "secretKeyRef") != nil:
+			ref := get(e, "valueFrom", "secretKeyRef")
+			env[n] = scalar(data(secs[scalar(get(ref, "name"))])[scalar(get(ref, "key"))])
+		case get(e, "valueFrom", "configMapKeyRef") != nil:
+			ref := get(e, "valueFrom", "configMapKeyRef")
+			env[n] = scalar(data(cms[scalar(get(ref, "name"))])[scalar(get(ref, "key"))])
+		case get(e, "valueFrom") != nil:
+			t.Errorf("%s: env %s: valueFrom other than secretKeyRef/configMapKeyRef", where, n)
+		default:
+			env[n] = scalar(get(e, "value"))
+		}
+	}
+	return env
+}
+
+// mountedFile returns the content of the file at p in container c of pod: a read-only
+// volumeMount of a Secret or ConfigMap volume (items respected) whose object, among the
+// manifests, has the key.
+func mountedFile(pod, c any, p string, secs, cms map[string]manifest) (string, error) {
+	for _, vm := range list(get(c, "volumeMounts")) {
+		mp, sub := scalar(get(vm, "mountPath")), scalar(get(vm, "subPath"))
+		var key string
+		switch {
+		case sub != "" && mp == p:
+			key = sub
+		case sub == "" && path.Dir(p) == path.Clean(mp):
+			key = path.Base(p)
+		default:
+			continue
+		}
+		if get(vm, "readOnly") != true {
+			return "", fmt.Errorf("mounted at %s without readOnly: true", mp)
+		}
+		for _, v := range list(get(pod, "volumes")) {
+			if scalar(get(v, "name")) != scalar(get(vm, "name")) {
+				continue
+			}
+			kind, src, objs := "Secret", get(v, "secret"), secs
+			name := scalar(get(src, "secretName"))
+			if src == nil {
+				kind, src, objs = "ConfigMap", get(v, "configMap"), cms
+				name = scalar(get(src, "name"))
+			}
+			if src == nil {
+				return "", fmt.Errorf("volume %s (mounted at %s) is neither a Secret nor a ConfigMap", scalar(get(v, "name")), mp)
+			}
+			if items := list(get(src, "items")); len(items) > 0 {
+				projected := false
+				for _, it := range items {
+					if scalar(get(it, "path")) == key {
+						key, projected = scalar(get(it, "key")), true
+						break
+					}
+				}
+				if !projected {
+					return "", fmt.Errorf("volume %s (%s %s) projects no file %s", scalar(get(v, "name")), kind, name, path.Base(p))
+				}
+			}
+			obj := objs[name]
+			if obj.doc == nil {
+				return "", fmt.Errorf("%s %s is not among the manifests", kind, name)
+			}
+			if d, ok := obj.doc["stringData"].(map[string]any); ok && d[key] != nil {
+				return scalar(d[key]), nil
+			}
+			if d, ok := obj.doc["data"].(map[string]any); ok && d[key] != nil {
+				if kind == "ConfigMap" {
+					return scalar(d[key]), nil
+				}
+				b, err := base64.StdEncoding.DecodeString(scalar(d[key]))
+				return string(b), err
+			}
+			return "", fmt.Errorf("%s %s has no key %s", kind, name, key)
+		}
+		return "", fmt.Errorf("volumeMount %s names no volume of the pod", scalar(get(vm, "name")))
+	}
+	return "", fmt.Errorf("no volumeMount of the container provides %s", p)
+}
+
+// validateMounted runs config.Validate on env as container c of m would: every file a *_FILE
+// variable or DATABASE_URL (sslrootcert, sslcert, sslkey) names must be mounted from a Secret or
+// ConfigMap of the manifests (an error of t otherwise); Validate then sees those files' contents
+// at temporary paths.
+func validateMounted(t *testing.T, vars map[string]bool, m manifest, c any, env map[string]string, secs, cms map[string]manifest) error {
+	t.Helper()
+	pod := get(m.doc, "spec", "template", "spec")
+	where := m.kind() + "/" + m.name() + " container " + scalar(get(c, "name"))
+	files := map[string]string{}
+	need := func(what, p string) {
+		content, err := mountedFile(pod, c, p, secs, cms)
+		if err != nil {
+			t.Errorf("%s: %s names %s: %v", where, what, p, err)
+			return
+		}
+		files[p] = content
+	}
+	for _, k := range keys(env) {
+		if strings.HasSuffix(k, "_FILE") && vars[k] && env[k] != "" {
+			need(k, env[k])
+		}
+	}
+	if u, err := url.Parse(env["DATABASE_URL"]); err == nil {
+		for _, param := range []string{"sslrootcert", "sslcert", "sslkey"} {
+			if p := u.Query().Get(param); p != "" {
+				need("DATABASE_URL "+param, p)
+			}
+		}
+	}
+	return validateWithFiles(t, vars, env, files)
 }
