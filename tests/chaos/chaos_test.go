@@ -28,6 +28,18 @@ import (
 // dead-lettered (nothing lost), the index equals a clean pass, no index row is duplicated, the
 // outbox is empty and the compacted view of mrhub.index.v1 equals the database.
 //
+// The same stream carries clinicians' decisions and revocations (decisions_test.go): each is
+// held back until the hub shows its report as recognisable (a clinician decides on what the hub
+// showed), then sent on mrhub.decisions.v1 or, a quarter of them, over POST /api/v1/decisions to
+// the hub processes being killed (retried with the same body until answered: the decision id is
+// the idempotency key), with exact re-sends on both ways, conflicting re-uses of an id and
+// invalid messages mixed in. The acknowledged sends, applied in the same order to the clean
+// pass's database, are the reference: the decisions table must equal it (no decision lost,
+// none twice, none invented; an API request cut off by a kill and never answered may have
+// landed), every record the clean pass rejects must be dead-lettered with that code and a
+// message and no other record dead-lettered, the API must have answered as the clean pass does,
+// and every statistics rollup row must equal a recount from the decisions table.
+//
 // MRHUB_CHAOS_SEED fixes the random schedule (printed on every run).
 func TestChaosKillsAndRestarts(t *testing.T) {
 	if testing.Short() {
@@ -60,10 +72,14 @@ func TestChaosKillsAndRestarts(t *testing.T) {
 	}
 	cfg := sim.DefaultConfig()
 	cfg.Seed, cfg.Patients = int64(seed%1000), 3000
+	// Clinicians' decisions in the same stream (on reports at least 256 reports old), a few revoked;
+	// the simulated clock never passes the wall clock, so no decision is dated in the future.
+	cfg.Decisions, cfg.Revoke, cfg.Now = 0.12, 0.05, time.Now
 	gen, err := sim.New(cfg, region)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clin := newClinicians(t, c, seed, 0.25)
 	var (
 		mu         sync.Mutex
 		sent       []kafka.Message // acknowledged, in order, each once
@@ -85,10 +101,15 @@ func TestChaosKillsAndRestarts(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			chunk := make([]sim.Message, 15)
-			for i := range chunk {
-				chunk[i] = gen.Next()
+			var chunk, decs []sim.Message
+			for range 15 {
+				if m := gen.Next(); m.Topic == config.TopicDecisions {
+					decs = append(decs, m)
+				} else {
+					chunk = append(chunk, m)
+				}
 			}
+			clin.add(decs)
 			km := toKafka(chunk)
 			// A chunk in flight is finished even after stop: only acknowledged messages count.
 			r, err := publish(context.WithoutCancel(loadCtx), w, km)
@@ -133,6 +154,9 @@ func TestChaosKillsAndRestarts(t *testing.T) {
 	loadWG.Wait()
 	loadFor := time.Since(start)
 	drain := c.waitDrained(180 * time.Second)
+	// The reports are all indexed: the decisions still held back go out now.
+	sends, unanswered := clin.finish(120 * time.Second)
+	decDrain := c.waitTopicDrained(config.TopicDecisions, c.group+".decisions", 1, 120*time.Second) // hub.DecisionsGroup, one member per hub
 	for s, p := range c.hubs {
 		if !p.alive() {
 			t.Errorf("hub %d exited on its own: %v\n%s", s, p.err, p.tail(20))
@@ -171,6 +195,16 @@ func TestChaosKillsAndRestarts(t *testing.T) {
 	if acc.Lost != 0 {
 		t.Errorf("%d messages lost", acc.Lost)
 	}
+	da := accountDecisions(t, ctx, c, ref, sends, unanswered)
+	if da.Lost != 0 || da.Duplicates != 0 {
+		t.Errorf("decisions: %d lost, %d duplicated or unaccounted for", da.Lost, da.Duplicates)
+	}
+	if da.ViaKafka == 0 || da.ViaAPI == 0 || da.Resends == 0 || da.Invalid == 0 || da.Revocations == 0 {
+		t.Errorf("the run did not exercise the decisions: %+v", da)
+	}
+	clin.mu.Lock()
+	heldMax, flushed := clin.heldMax, clin.flushed
+	clin.mu.Unlock()
 	var maxDown time.Duration
 	for _, d := range downs {
 		maxDown = max(maxDown, d)
@@ -180,13 +214,23 @@ func TestChaosKillsAndRestarts(t *testing.T) {
 		pg = "restarted once, down " + pgDown.Round(time.Millisecond).String()
 	}
 	fmt.Printf("chaos: seed %d, %d hub SIGKILLs + restarts (restarts per hub %v, hub down at most %s), broker restarted once (down %s), PostgreSQL %s; "+
-		"load %s, drained %s after the load stopped\n"+
+		"load %s, drained %s after the load stopped (extra broker restarts to drop stale group members: %d)\n"+
 		"chaos counts: published=%d (acknowledged %d, publisher retries %d) indexed=%d unchanged=%d dead_lettered=%d duplicates=%d lost=%d; "+
 		"reports differing from the clean pass %d; DLQ records %d (%d duplicates); index topic %d records for %d keys, %d exact duplicate records, last record per key == database\n",
 		seed, kills, c.restarts, maxDown.Round(time.Millisecond), brokerDown.Round(time.Millisecond), pg,
-		loadFor.Round(time.Second), drain.Round(10*time.Millisecond),
+		loadFor.Round(time.Second), drain.Round(10*time.Millisecond), c.stale,
 		acc.Published, len(sent), pubRetries, acc.Indexed, acc.Unchanged, acc.DeadLettered, dupRows, acc.Lost,
 		diff, acc.DLQRecords, acc.DLQDuplicates, events, keys, eventDups)
+	fmt.Printf("chaos decisions: published=%d (topic %d, API %d; held back until the hub showed their report, at most %s, %d until the reports had drained) "+
+		"+ revocations %d, re-sent %d, conflicting %d, invalid %d; acknowledged valid=%d stored=%d (clean pass %d, revoked %d) duplicates=%d lost=%d; "+
+		"topic records %d (publisher retries %d), dead-lettered %d as the clean pass [%s], DLQ records %d (%d duplicates); "+
+		"simulated decisions the clean pass also rejects %v; API %d requests, %d cut off by a kill, %d answered 5xx/429, %d never answered (%d landed); "+
+		"decisions drained %s after the reports; %d rollup rows == recount, stats totals == recount\n",
+		da.Released, da.ViaKafka, da.ViaAPI, heldMax.Round(100*time.Millisecond), flushed,
+		da.Revocations, da.Resends, da.Conflicts, da.Invalid, da.Acknowledged, da.Stored, da.Expected, da.Revoked, da.Duplicates, da.Lost,
+		da.Records, clin.pubRetries.Load(), da.DeadLettered, da.codes(), da.DLQRecords, da.DLQDuplicates,
+		da.SimRejected, clin.apiRequests.Load(), clin.apiCutOff.Load(), clin.apiBusy.Load(), len(unanswered), da.Landed,
+		decDrain.Round(10*time.Millisecond), da.RollupRows)
 }
 
 // restartPostgres restarts the local cluster with pg_ctlcluster and waits until it accepts

@@ -1,7 +1,8 @@
 // Package chaos holds the scale-out and fault tests of issue 7. They build cmd/mrhub and run
 // real processes on 127.0.0.1 — an embedded broker (`mrhub broker`) and several `mrhub serve`
 // hubs in one consumer group over one throw-away PostgreSQL database — then SIGKILL, restart and
-// overload them, and check the end state against a clean in-process pass of the same messages.
+// overload them, and check the end state against a clean in-process pass of the same messages
+// (reports, and in the chaos run clinicians' decisions sent on the topic and over the API).
 //
 // Every test is bounded in time and stops by itself; the package runs in about three minutes on
 // a 2-core machine. Longer or disruptive variants are opt-in:

@@ -123,6 +123,7 @@ type reference struct {
 	snap     snapshot
 	profile  reports.ProfileFunc
 	rejected map[string]int // dead-letter code -> messages
+	hub      *hub.Hub       // the clean pass's hub and database (decisions are applied to it afterwards)
 }
 
 // cleanPass applies msgs in order, 50 messages per batch, in a database of its own, with the
@@ -139,7 +140,7 @@ func cleanPass(t *testing.T, key string, msgs []kafka.Message) *reference {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
-	ref := &reference{profile: h.Profiler().Func(), rejected: map[string]int{}}
+	ref := &reference{profile: h.Profiler().Func(), rejected: map[string]int{}, hub: h}
 	const batch = 50
 	for lo := 0; lo < len(msgs); lo += batch {
 		hi := min(lo+batch, len(msgs))
