@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -243,6 +244,19 @@ func (d *decoder) readString() []byte {
 	d.pos++
 	start := d.pos
 	ascii := true
+	// Eight bytes at a time while none of them ends the string, starts an escape or is a
+	// control character (long narratives and attachments are most of a report's bytes); the
+	// byte loop below handles the word that holds one.
+	for d.pos+8 <= len(d.data) {
+		x := binary.LittleEndian.Uint64(d.data[d.pos:])
+		if hasLess(x, 0x20)|hasZero(x^(lsb*'"'))|hasZero(x^(lsb*'\\')) != 0 {
+			break
+		}
+		if x&msb != 0 {
+			ascii = false
+		}
+		d.pos += 8
+	}
 	for d.pos < len(d.data) {
 		c := d.data[d.pos]
 		switch {
@@ -266,6 +280,17 @@ func (d *decoder) readString() []byte {
 	d.syntax("unterminated string")
 	return nil
 }
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasZero is non-zero when a byte of x is zero (exact: no false positive without a zero byte).
+func hasZero(x uint64) uint64 { return (x - lsb) &^ x & msb }
+
+// hasLess is non-zero when a byte of x is below n (n <= 128; exact in the same sense).
+func hasLess(x uint64, n uint64) uint64 { return (x - lsb*n) &^ x & msb }
 
 func (d *decoder) readEscaped(start int) []byte {
 	d.strHi = -1
