@@ -41,13 +41,22 @@ type Loop struct {
 func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error) error {
 	msgs := make(chan kafka.Message, l.Size)
 	fetchErr := make(chan error, 1)
+	// The fetcher stops when Run returns, whatever the reason (a handler error included), so that
+	// the caller may close the reader afterwards without a fetcher left retrying on it.
+	fctx, stop := context.WithCancel(ctx)
+	fetched := make(chan struct{})
+	defer func() {
+		stop()
+		<-fetched
+	}()
 	go func() {
+		defer close(fetched)
 		defer close(msgs)
 		backoff := 100 * time.Millisecond
 		for {
-			m, err := l.Reader.FetchMessage(ctx)
+			m, err := l.Reader.FetchMessage(fctx)
 			if err != nil {
-				if ctx.Err() != nil {
+				if fctx.Err() != nil {
 					return
 				}
 				if errors.Is(err, io.EOF) && endsAtEOF(l.Reader) {
@@ -55,7 +64,7 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 					return
 				}
 				l.retry("fetch", err, backoff)
-				if !Sleep(ctx, backoff) {
+				if !Sleep(fctx, backoff) {
 					return
 				}
 				backoff = NextBackoff(backoff)
@@ -64,7 +73,7 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 			backoff = 100 * time.Millisecond
 			select {
 			case msgs <- m:
-			case <-ctx.Done():
+			case <-fctx.Done():
 				return
 			}
 		}
