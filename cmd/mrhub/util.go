@@ -68,7 +68,7 @@ func demoTokens(ctx context.Context, h *hub.Hub) (map[string]string, error) {
 // is small (tens of MB) and its allocation rate high (~90 KB per API request, whole batches of
 // reports on ingest), so Go's default of 100 collected every few milliseconds under load and
 // spent ~20% of the process's CPU in the collector; at 400 the query benchmark measured ~15%
-// less CPU per request. GOMEMLIMIT (a soft limit, set in deploy/) bounds the heap either way.
+// less CPU per request. GOMEMLIMIT (a soft limit; deploy/k8s sets it) bounds the heap either way.
 const serverGCPercent = 400
 
 // tuneGC applies serverGCPercent unless GOGC is set in the environment.
