@@ -71,6 +71,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := identity.CheckKey(ctx, pool, hasher); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	cat, err := catalog.Load(ctx, pool)
 	if err != nil {
 		pool.Close()

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -103,12 +104,16 @@ func Key() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Config returns a hub configuration for the test database and broker.
+// Config returns a hub configuration for the test database and broker, with an identity key
+// of its own for that database.
 func Config(dsn string, brokers []string) config.Config {
 	c := config.Default()
 	c.DatabaseURL = dsn
 	c.KafkaBrokers = brokers
-	c.IDKeyHex = Key()
+	// One key per database, the same on every call: a hub refuses a database whose identities
+	// were hashed with another key (identity.CheckKey), and tests restart hubs on theirs.
+	sum := sha256.Sum256([]byte("mrhub test identity key|" + dsn))
+	c.IDKeyHex = hex.EncodeToString(sum[:])
 	c.HTTPAddr = "127.0.0.1:0"
 	c.BatchWait = 50 * time.Millisecond
 	c.GroupID = "mrhub-test"
