@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/hub"
+	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/sim"
 	"github.com/mrhub/mrhub/seeds"
 )
@@ -88,6 +90,16 @@ func runDemo(ctx context.Context, args []string) error {
 		return fmt.Errorf("seeding the region: %w", err)
 	}
 	h, err := hub.Open(ctx, cfg, log)
+	if errors.Is(err, identity.ErrKeyMismatch) {
+		keyAt := cfg.IDKeyFile
+		if keyAt == "" {
+			keyAt = "MRHUB_ID_KEY"
+		}
+		return fmt.Errorf("%w\n\nThe demo keeps its key in %s and its data in the database %s. Run the demo from the\n"+
+			"directory whose data dir holds the original key, or start over with a new database: set DATABASE_URL\n"+
+			"to another database name, or drop this one (dropdb -h 127.0.0.1 -U postgres %s)",
+			err, keyAt, db.Redact(cfg.DatabaseURL), demoDBName(cfg.DatabaseURL))
+	}
 	if err != nil {
 		return explainDB(err)
 	}
@@ -271,4 +283,12 @@ func waitHealthyURL(ctx context.Context, client *http.Client, url string, serveE
 		}
 	}
 	return fmt.Errorf("the hub did not answer on %s within 60s", addr)
+}
+
+// demoDBName is the database name of dsn, for the hint on a key mismatch.
+func demoDBName(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && len(u.Path) > 1 {
+		return u.Path[1:]
+	}
+	return "mrhub"
 }
