@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, args []string) error {
 		if cfg.IDKeyFile == "" {
 			cfg.IDKeyFile = filepath.Join(dataDir, "id.key")
 		}
-		if err := ensureKeyFile(cfg.IDKeyFile); err != nil {
+		if err := ensureRandomHexFile(cfg.IDKeyFile, 32); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,9 @@ func runDemo(ctx context.Context, args []string) error {
 	return err
 }
 
-func ensureKeyFile(path string) error {
+// ensureRandomHexFile creates path (mode 0600, its directory 0700) holding n random bytes in hex,
+// unless it exists: the demo's identity key and Kafka password, kept with its data.
+func ensureRandomHexFile(path string, n int) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -163,11 +165,11 @@ func ensureKeyFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	var k [32]byte
-	if _, err := rand.Read(k[:]); err != nil {
+	k := make([]byte, n)
+	if _, err := rand.Read(k); err != nil {
 		return err
 	}
-	return os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600)
+	return os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600)
 }
 
 func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]string, region *catalog.Region) {

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,28 +42,12 @@ func secureDemoKafka(cfg *config.Config, dataDir string) (*tls.Config, error) {
 	cfg.KafkaTLS, cfg.KafkaTLSCAFile = true, files.CA
 	if cfg.SASLMechanism() == "" {
 		pf := filepath.Join(dataDir, "kafka.password")
-		if err := ensureSecretFile(pf); err != nil {
+		if err := ensureRandomHexFile(pf, 24); err != nil { // a 48-character password
 			return nil, err
 		}
 		cfg.KafkaSASLMechanism, cfg.KafkaSASLUsername, cfg.KafkaSASLPasswordFile = config.SASLScramSHA512, "mrhub", pf
 	}
 	return broker.ServerTLS(files.Cert, files.Key, "")
-}
-
-func ensureSecretFile(path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	var k [24]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(hex.EncodeToString(k[:])+"\n"), 0o600)
 }
 
 // kcatSecurityArgs are the kcat options matching cfg's Kafka security, for the demo banner
