@@ -10,6 +10,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
+	"github.com/mrhub/mrhub/pkg/decisions"
 )
 
 const (
@@ -139,23 +140,6 @@ func (g *Generator) pickCandidate() *candidate {
 	return nil
 }
 
-// decisionEvent is a decision of schemas/events/decision.schema.json, fields in schema order.
-type decisionEvent struct {
-	Type        string `json:"type,omitempty"`
-	ID          string `json:"id"`
-	Institution string `json:"institution,omitempty"`
-	Department  string `json:"department,omitempty"`
-	Clinician   string `json:"clinician,omitempty"`
-	Patient     string `json:"patient,omitempty"`
-	Item        string `json:"item,omitempty"`
-	Report      string `json:"report,omitempty"`
-	Outcome     string `json:"outcome,omitempty"`
-	Reason      *int   `json:"reason,omitempty"`
-	Note        string `json:"note,omitempty"`
-	DecidedAt   string `json:"decided_at,omitempty"`
-	RevokedAt   string `json:"revoked_at,omitempty"`
-}
-
 // decide makes one decision on candidate c: an institution orders c's item for c's patient, who
 // has c as a recognisable prior result.
 func (g *Generator) decide(c *candidate) Message {
@@ -190,7 +174,7 @@ func (g *Generator) decide(c *candidate) Message {
 		patient = SystemResidentID + "|" + p.nid
 	}
 
-	ev := decisionEvent{
+	ev := decisions.Event{
 		ID:          fmt.Sprintf("%s%07d", d.idPrefix, d.n),
 		Institution: s.inst.Code,
 		Department:  departments[g.rng.IntN(len(departments))],
@@ -253,6 +237,6 @@ func pickWeighted(g *Generator, ws []weighted) int {
 }
 
 func (g *Generator) revokeMessage(rv revocation) Message {
-	ev := decisionEvent{Type: "revoke", ID: rv.id, RevokedAt: fhirTime(g.clock)}
+	ev := decisions.Event{Type: decisions.TypeRevoke, ID: rv.id, RevokedAt: fhirTime(g.clock)}
 	return Message{Topic: config.TopicDecisions, Key: []byte(rv.id), Value: mustJSON(ev), Source: rv.source, Kind: KindRevoke}
 }
