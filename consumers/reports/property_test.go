@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -262,33 +261,9 @@ func indexSnapshot(t *testing.T, ctx context.Context, pool *pgxpool.Pool) snapsh
 		s.Reports[id] = v
 	}
 	rows.Close()
-	rows, err = pool.Query(ctx, `SELECT string_agg(i.kind || '|' || i.issuer || '|' || encode(i.value_hash, 'hex'), ',' ORDER BY i.kind || '|' || i.issuer || '|' || encode(i.value_hash, 'hex'))
-		FROM patient_identifiers i JOIN patients p ON p.id = i.patient_id WHERE p.merged_into IS NULL GROUP BY i.patient_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		s.Patients = append(s.Patients, v)
-	}
-	rows.Close()
-	sort.Strings(s.Patients)
-	// No foreign key guards the child tables nor a report's institution and item
-	// (0004_ingest_fks.sql): the store must never leave a reference dangling.
-	var orphans int
-	if err := pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM observations c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
-		(SELECT count(*) FROM imaging_studies c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
-		(SELECT count(*) FROM report_versions c WHERE NOT EXISTS (SELECT 1 FROM reports r WHERE r.id = c.report_id)) +
-		(SELECT count(*) FROM reports r WHERE NOT EXISTS (SELECT 1 FROM institutions i WHERE i.code = r.performer)
-		                                   OR (r.item IS NOT NULL AND NOT EXISTS (SELECT 1 FROM items i WHERE i.code = r.item)))`).Scan(&orphans); err != nil {
-		t.Fatal(err)
-	}
-	if orphans != 0 {
-		t.Errorf("%d rows reference what is not there: observations, imaging studies or versions without their report, reports of an unknown institution or item", orphans)
+	s.Patients = testenv.PatientIdentitySets(t, ctx, pool)
+	if n := testenv.DanglingReferences(t, ctx, pool); n != 0 {
+		t.Errorf("%d rows reference what is not there: observations, imaging studies or versions without their report, reports of an unknown institution or item", n)
 	}
 	return s
 }
