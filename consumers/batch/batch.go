@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -21,8 +20,7 @@ type Reader interface {
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// ErrReaderClosed is returned by Run when the reader ended: a reader other than a kafka-go
-// reader (a replay) returned io.EOF. A kafka-go reader's io.EOF is retried (see endsAtEOF).
+// ErrReaderClosed is returned by Run when a Finite reader (a replay) has ended.
 var ErrReaderClosed = errors.New("reader stopped")
 
 // Loop fetches messages and hands them to a handler in batches.
@@ -59,7 +57,7 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 				if fctx.Err() != nil {
 					return
 				}
-				if errors.Is(err, io.EOF) && endsAtEOF(l.Reader) {
+				if f, ok := l.Reader.(Finite); ok && f.Ended(err) {
 					fetchErr <- err
 					return
 				}
@@ -96,14 +94,16 @@ func (l *Loop) Run(ctx context.Context, handle func(msgs []kafka.Message) error)
 	}
 }
 
-// endsAtEOF reports whether r's io.EOF means that it has ended. Not for a kafka-go reader: the
-// hub closes its readers only after Run returns, and when a group reader fails to rejoin its
-// group (kafka-go's MaxAttempts), kafka-go hands the last error to FetchMessage as it is — io.EOF
-// when the broker dropped the connection, as in a broker restart — and keeps trying. Ending Run
-// there stopped a report consumer for good, or made the decisions consumer stop the process.
-func endsAtEOF(r Reader) bool {
-	_, group := r.(*kafka.Reader)
-	return !group
+// Finite is implemented by readers that come to an end (a replay of a topic up to its end
+// offsets): Ended reports whether an error from FetchMessage means that everything has been
+// delivered, and Run then returns ErrReaderClosed. For any other reader every fetch error is
+// retried: kafka-go group readers in particular hand a failed group rejoin to FetchMessage as
+// it is — io.EOF when the broker dropped the connection, as in a broker restart — and keep
+// trying, so io.EOF from them must not end the consumer (it did once: a report consumer stopped
+// for good, the decisions consumer stopped the process). The hub closes readers only after Run
+// returns.
+type Finite interface {
+	Ended(err error) bool
 }
 
 func (l *Loop) retry(stage string, err error, backoff time.Duration) {

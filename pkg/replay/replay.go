@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -101,6 +102,10 @@ func (r *Reader) pump(ctx context.Context, pr *kafka.Reader, end int64) {
 		}
 	}
 }
+
+// Ended reports whether err, from FetchMessage, means that the replay has delivered every
+// message up to the end offsets (batch.Finite: the consumer loop then stops).
+func (r *Reader) Ended(err error) bool { return errors.Is(err, io.EOF) }
 
 // FetchMessage returns the next message of any partition, or io.EOF when every partition
 // reached its end.
