@@ -137,7 +137,7 @@ func TestDashboardE2E(t *testing.T) {
 		mux.Handle(p, h)
 	}
 	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); _ = api.Close() }) // before the database is dropped
 	c := hubClient{t: t, base: srv.URL}
 	token := func(role, org string) string {
 		tok, err := auth.Create(ctx, pool, role, org, time.Hour)

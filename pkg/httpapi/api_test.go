@@ -270,6 +270,16 @@ func TestFHIRSearchAndRead(t *testing.T) {
 	if r := e.get("/fhir/DiagnosticReport/nope", e.clin); r.status != 404 || str(path(r.json(t), "issue.0.code")) != "not-found" {
 		t.Errorf("unknown report: %d %s", r.status, r.body)
 	}
+	// Observations are read by their (report, ordinal) key; an id of any other shape names nothing.
+	if r := e.get("/fhir/Observation/"+s.r1+"-3", e.clin); r.status != 200 || str(path(r.json(t), "id")) != s.r1+"-3" ||
+		str(path(r.json(t), "resourceType")) != "Observation" {
+		t.Errorf("Observation read: %d %s", r.status, r.body)
+	}
+	for _, id := range []string{s.r1 + "-03", s.r1 + "-0", s.r1 + "-+3", s.r1 + "-", s.r1, s.r1 + "-99", "-3", s.r1 + "-3x"} {
+		if r := e.get("/fhir/Observation/"+url.PathEscape(id), e.clin); r.status != 404 || str(path(r.json(t), "issue.0.code")) != "not-found" {
+			t.Errorf("Observation/%s: %d %s, want 404", id, r.status, r.body)
+		}
+	}
 	for _, rt := range []string{"DiagnosticReport", "Observation", "ImagingStudy", "Patient"} {
 		if r := e.get("/fhir/"+rt+"?patient="+s.p1, e.token(auth.RoleBureau, "330299")); r.status != 403 {
 			t.Errorf("bureau on %s: %d", rt, r.status)

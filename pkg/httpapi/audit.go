@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,6 +40,8 @@ type reminderWriter struct {
 	log     *zap.Logger
 	maxRows int           // rows per INSERT at most
 	timeout time.Duration // per INSERT
+
+	written atomic.Int64 // rows committed, ever (the folder folds only after new ones)
 
 	mu      sync.Mutex
 	pending []reminderGroup
@@ -171,5 +174,59 @@ func (w *reminderWriter) insert(batch []reminderGroup) error {
 	if err != nil {
 		return fmt.Errorf("recording reminders: %w", err)
 	}
+	w.written.Add(int64(n))
 	return nil
+}
+
+// reminderFolder folds committed reminders into the statistics rollup (stats.FoldReminders)
+// every interval while new ones are being written, and once more when it stops.
+type reminderFolder struct {
+	fold     func(ctx context.Context) (int64, error)
+	written  func() int64
+	log      *zap.Logger
+	interval time.Duration
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+func startReminderFolder(fold func(ctx context.Context) (int64, error), written func() int64, log *zap.Logger, interval time.Duration) *reminderFolder {
+	f := &reminderFolder{fold: fold, written: written, log: log, interval: interval, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go f.loop()
+	return f
+}
+
+func (f *reminderFolder) loop() {
+	defer close(f.stopped)
+	t := time.NewTicker(f.interval)
+	defer t.Stop()
+	var seen int64
+	run := func() {
+		w := f.written()
+		if w == seen {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := f.fold(ctx); err != nil {
+			// The rows stay unfolded and the next fold (or a statistics query) counts them.
+			f.log.Warn("folding reminders into the statistics", zap.Error(err))
+			return
+		}
+		seen = w
+	}
+	for {
+		select {
+		case <-f.stop:
+			run()
+			return
+		case <-t.C:
+			run()
+		}
+	}
+}
+
+// Close stops the folder after a last fold.
+func (f *reminderFolder) Close() {
+	close(f.stop)
+	<-f.stopped
 }

@@ -183,6 +183,11 @@ func (s *Server) recognitionStats(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// Count every reminder committed before this request (they reach the rollup in folds).
+	if _, err := stats.FoldReminders(r.Context(), s.pool); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	rep, err := stats.Run(r.Context(), s.pool, s.cat, q)
 	if err != nil {
 		s.fail(w, r, err)

@@ -325,18 +325,25 @@ func (s *Server) search(rt string) http.HandlerFunc {
 // loadOne reads one resource row by id, whatever its status.
 func (s *Server) loadOne(ctx context.Context, t *rtype, id string) (*row, error) {
 	var cond string
-	var arg any = id
-	switch t.name {
-	case "Patient":
+	args := []any{id}
+	switch {
+	case t.name == "Patient":
 		pid, err := parsePatientRef(id)
 		if err != nil {
 			return nil, &notFound{"Patient/" + id + " not found"}
 		}
-		cond, arg = "p.id = $1", pid
+		cond, args = "p.id = $1", []any{pid}
+	case t.resultOf != "":
+		// The table's key is (report_id, ordinal); an id that does not have that shape names nothing.
+		rep, ord, ok := parseResultID(id)
+		if !ok {
+			return nil, &notFound{t.name + "/" + id + " not found"}
+		}
+		cond, args = t.resultOf+".report_id = $1 AND "+t.resultOf+".ordinal = $2", []any{rep, ord}
 	default:
 		cond = t.idExpr + " = $1"
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+t.cols+", statement_timestamp() FROM "+t.from+" WHERE "+cond, arg)
+	rows, err := s.pool.Query(ctx, "SELECT "+t.cols+", statement_timestamp() FROM "+t.from+" WHERE "+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", t.name, err)
 	}
@@ -349,6 +356,23 @@ func (s *Server) loadOne(ctx context.Context, t *rtype, id string) (*row, error)
 	}
 	r, _, err := scanRow(rows)
 	return r, err
+}
+
+// parseResultID splits the id of an observation or imaging study, report id + "-" + ordinal
+// (ordinal ≥ 1, written without leading zeros), into its parts.
+func parseResultID(id string) (report string, ordinal int, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	digits := id[i+1:]
+	if i <= 0 || digits == "" || len(digits) > 9 || digits[0] == '0' {
+		return "", 0, false
+	}
+	for _, c := range []byte(digits) {
+		if c < '0' || c > '9' {
+			return "", 0, false
+		}
+	}
+	n, _ := strconv.Atoi(digits)
+	return id[:i], n, true
 }
 
 func (s *Server) read(rt string) http.HandlerFunc {

@@ -30,3 +30,30 @@ func TestAbnormalFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestParseResultID(t *testing.T) {
+	for id, want := range map[string]struct {
+		rep string
+		ord int
+		ok  bool
+	}{
+		"0123abcd-1":    {"0123abcd", 1, true},
+		"0123abcd-12":   {"0123abcd", 12, true},
+		"a-b-7":         {"a-b", 7, true},
+		"0123abcd-0":    {},
+		"0123abcd-01":   {},
+		"0123abcd-+1":   {},
+		"0123abcd--1":   {"0123abcd-", 1, true},
+		"0123abcd-":     {},
+		"-1":            {},
+		"0123abcd":      {},
+		"0123abcd-1x":   {},
+		"x-12345678901": {},
+		"x-123456789":   {"x", 123456789, true},
+	} {
+		rep, ord, ok := parseResultID(id)
+		if rep != want.rep || ord != want.ord || ok != want.ok {
+			t.Errorf("parseResultID(%q) = %q, %d, %v; want %q, %d, %v", id, rep, ord, ok, want.rep, want.ord, want.ok)
+		}
+	}
+}

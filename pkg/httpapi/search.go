@@ -67,6 +67,7 @@ type rtype struct {
 	createdExpr string
 	sortName    string // the _sort name of sortExpr (date, started)
 	childCols   string // optional: two text[] columns, the ids of the row's observations and imaging studies
+	resultOf    string // for a report's results: the table alias whose key is (report_id, ordinal), id = report id + "-" + ordinal
 	statusCol   string // column filtered by status; "" = no status param
 	statuses    []string
 	defaults    func(q *query, hasStatus bool)
@@ -302,6 +303,7 @@ func init() {
 		cols:        "o.id, o.effective, o.patient_id, r.performer, 0, r.updated_at, o.resource, r.current, o.status",
 		sortExpr:    "o.effective",
 		idExpr:      "o.id",
+		resultOf:    "o",
 		createdExpr: "r.created_at",
 		sortName:    "date",
 		statusCol:   "o.status",
@@ -324,6 +326,7 @@ func init() {
 		cols:        "i.id, COALESCE(i.started, r.clock), i.patient_id, r.performer, 0, r.updated_at, i.resource, r.current, r.status",
 		sortExpr:    "COALESCE(i.started, r.clock)",
 		idExpr:      "i.id",
+		resultOf:    "i",
 		createdExpr: "r.created_at",
 		sortName:    "started",
 		defaults: func(q *query, _ bool) {

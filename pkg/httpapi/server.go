@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,12 +12,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	fastjson "github.com/segmentio/encoding/json"
 	"go.uber.org/zap"
 
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/identity"
+	"github.com/mrhub/mrhub/pkg/stats"
 )
 
 // Options configures a Server. Pool, Catalog and Hasher are required.
@@ -50,6 +51,7 @@ type Server struct {
 	dec     *decisions.Store
 
 	reminders *reminderWriter
+	folder    *reminderFolder
 }
 
 // New builds a Server.
@@ -82,6 +84,8 @@ func New(o Options) (*Server, error) {
 		authn: &auth.Authenticator{DB: o.Pool, CacheTTL: o.TokenCacheTTL},
 		slots: make(chan struct{}, o.MaxInFlight)}
 	s.reminders = newReminderWriter(o.Pool.Exec, o.Log, reminderFlushers)
+	s.folder = startReminderFolder(func(ctx context.Context) (int64, error) { return stats.FoldReminders(ctx, o.Pool) },
+		s.reminders.written.Load, o.Log, reminderFoldInterval)
 
 	mux := newRouteMux()
 	clin := func(h http.HandlerFunc) http.Handler { return auth.Require(h, auth.RoleClinician) }
@@ -108,8 +112,13 @@ func New(o Options) (*Server, error) {
 // HTTP server has shut down (requests still arriving afterwards write their audit rows directly).
 func (s *Server) Close() error {
 	s.reminders.Close()
+	s.folder.Close()
 	return nil
 }
+
+// reminderFoldInterval is how often reminders reach the statistics rollup while they are being
+// written; a statistics query folds before it reads, whatever the interval.
+const reminderFoldInterval = time.Second
 
 // Handler returns the whole API (for tests and for mounting under "/").
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -189,7 +198,7 @@ type notFound struct{ msg string }
 func (e *notFound) Error() string { return e.msg }
 
 func writeJSON(w http.ResponseWriter, status int, ctype string, v any) {
-	b, err := json.Marshal(v)
+	b, err := fastjson.Marshal(v)
 	if err != nil {
 		http.Error(w, "encoding response", http.StatusInternalServerError)
 		return

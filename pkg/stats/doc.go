@@ -16,6 +16,12 @@
 //     code, every platform reason present.
 //   - Groups are sorted by their key values in the order of `by`.
 //
+// Decisions and retrievals reach the rollup through triggers, in the transaction that records
+// them. Reminders, one per item of every "recognisable now" answer and so by far the most
+// frequent rows, are folded in instead (FoldReminders): the HTTP server folds every second and
+// before it answers a statistics query, so an answer includes every reminder committed before it
+// was asked.
+//
 // A query reads the coarsest rollup rows that answer it: the level keeping only the department
 // and item columns asked for, monthly rows for whole months and daily rows for the partial
 // months at the ends (daily rows throughout with by=day), so its cost depends on the number of

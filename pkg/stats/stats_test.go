@@ -63,7 +63,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); _ = api.Close() }) // before the database is dropped
 	return &env{t: t, pool: pool, cat: cat, srv: srv, prof: &profile.Profiler{Catalog: cat, Hasher: h, Location: cst},
 		idx: index.NewStore(pool, "mrhub.index.v1", "mrhub.dlq.v1")}
 }

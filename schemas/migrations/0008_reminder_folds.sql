@@ -1,0 +1,116 @@
+-- 0008: reminders reach the statistics rollup in folds, not through a trigger on every INSERT.
+-- Forward-only. Never edit a migration that has landed; add a new numbered file.
+--
+-- Every call of GET /api/v1/recognizable records one reminder per item shown. 0003's statement
+-- trigger added each INSERT's rows to stats_rollup at all 8 (grain, level) combinations: measured
+-- under `mrhub bench query`, that trigger was the largest single cost in the database (about
+-- 1.6 ms of CPU for an INSERT of nine rows, which three clinicians' requests were waiting on),
+-- and concurrent INSERTs queued on the same rollup rows. Now the rows are only inserted, and
+-- stats_fold_reminders() adds every reminder not yet counted, grouped by day, institution and
+-- item, in one statement: the hub folds every second, and the statistics endpoint folds before
+-- it reads, so the figures it answers include every reminder committed before the request.
+--
+-- Exactness: stats_folds.folded_through is the highest reminder id counted. Ids come from a
+-- sequence, so a transaction can commit a lower id after a higher one is visible. The caller
+-- (pkg/stats, FoldReminders) therefore first takes LOCK TABLE reminders IN SHARE MODE in a
+-- transaction of its own, which waits for every INSERT in flight, and reads max(id) there: every
+-- id up to it is then committed or never will be, and new rows get higher ids. It passes that
+-- bound to stats_fold_reminders, which counts (folded_through, bound] and moves the mark, under
+-- a row lock on stats_folds so that concurrent folds (several hubs) do not count a row twice.
+-- The INSERTs wait on the first transaction only while it reads one index entry.
+CREATE TABLE stats_folds (
+    source          text PRIMARY KEY,
+    folded_through  bigint NOT NULL
+);
+
+-- DROP TRIGGER locks reminders exclusively: every row there now was counted by the trigger.
+DROP TRIGGER reminders_stats ON reminders;
+DROP FUNCTION stats_reminders_inserted();
+INSERT INTO stats_folds VALUES ('reminders', (SELECT COALESCE(max(id), 0) FROM reminders));
+
+-- The referenced rows are never deleted (tokens are revoked, patients merged, reports and items
+-- kept), and the only writer takes them from the request's authenticated token, the patient it
+-- just read, the catalogue and the reports it just read; four referential-integrity lookups per
+-- row were most of what an INSERT without the trigger costs. 0004 reasons the same way for ingest.
+ALTER TABLE reminders DROP CONSTRAINT reminders_token_id_fkey;
+ALTER TABLE reminders DROP CONSTRAINT reminders_patient_id_fkey;
+ALTER TABLE reminders DROP CONSTRAINT reminders_item_fkey;
+ALTER TABLE reminders DROP CONSTRAINT reminders_report_id_fkey;
+
+-- stats_fold_reminders counts the reminders with folded_through < id <= p_through into the
+-- rollup (shard 1) and returns how many it counted. p_through must have been read as described
+-- above.
+CREATE FUNCTION stats_fold_reminders(p_through bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    lo bigint;
+    n  bigint;
+BEGIN
+    -- Nothing new (the common case of a statistics query): answer without taking the row lock,
+    -- which would make this a writing transaction.
+    SELECT folded_through INTO lo FROM stats_folds WHERE source = 'reminders';
+    IF p_through <= lo THEN
+        RETURN 0;
+    END IF;
+    SELECT folded_through INTO lo FROM stats_folds WHERE source = 'reminders' FOR UPDATE;
+    IF p_through <= lo THEN
+        RETURN 0;
+    END IF;
+    SELECT count(*) INTO n FROM reminders WHERE id > lo AND id <= p_through;
+    PERFORM stats_add(array_agg(g.day), array_agg(g.institution), array_agg(''::text), array_agg(g.item), 1::smallint,
+        array_agg(0::bigint), array_agg(0::bigint), array_agg(0::bigint), array_agg(0::bigint), array_agg(0::bigint),
+        array_agg(g.cnt), array_agg(0::bigint), array_agg(0::bigint), array_agg(NULL::integer))
+    FROM (SELECT stats_day(at) AS day, institution, item, count(*) AS cnt
+          FROM reminders WHERE id > lo AND id <= p_through GROUP BY 1, 2, 3) g
+    HAVING count(*) > 0;
+    UPDATE stats_folds SET folded_through = p_through WHERE source = 'reminders';
+    RETURN n;
+END $$;
+
+-- stats_rebuild (0005's, which recounts every reminder) also moves the fold mark to the last
+-- reminder it counted; it holds reminders in SHARE mode, so no INSERT is in flight.
+CREATE OR REPLACE FUNCTION stats_rebuild() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    LOCK TABLE decisions, reminders, retrievals IN SHARE MODE;
+    PERFORM 1 FROM stats_folds WHERE source = 'reminders' FOR UPDATE;
+    TRUNCATE stats_rollup;
+    CREATE TEMP TABLE stats_src ON COMMIT DROP AS
+    SELECT stats_day(decided_at) AS day, institution AS inst, department AS dept, item, 0::smallint AS shard,
+           count(*) FILTER (WHERE revoked_at IS NULL) AS dec,
+           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'recognized') AS rec,
+           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'declined' AND counts_in_rate) AS dc,
+           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'declined' AND NOT counts_in_rate) AS dnc,
+           count(*) FILTER (WHERE revoked_at IS NOT NULL) AS rev,
+           0::bigint AS rem, 0::bigint AS ret,
+           COALESCE(sum(price_cents) FILTER (WHERE revoked_at IS NULL AND outcome = 'recognized'), 0)::bigint AS sav,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 1) AS r1,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 2) AS r2,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 3) AS r3,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 4) AS r4,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 5) AS r5,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 6) AS r6,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 98) AS r98,
+           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 99) AS r99
+    FROM decisions GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT stats_day(at), institution, '', item, 1::smallint, 0, 0, 0, 0, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    FROM reminders GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT stats_day(n.at), n.institution, '', COALESCE(r.item, ''), 1::smallint, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0
+    FROM retrievals n LEFT JOIN reports r ON r.id = n.report_id GROUP BY 1, 2, 3, 4;
+
+    INSERT INTO stats_rollup (grain, level, period, institution, department, item, shard,
+        decisions, recognized, declined_counting, declined_not_counting, revoked, reminders, retrievals, savings_cents,
+        reason_1, reason_2, reason_3, reason_4, reason_5, reason_6, reason_98, reason_99)
+    SELECT l.grain, l.level,
+           CASE l.grain WHEN 'd' THEN x.day ELSE date_trunc('month', x.day)::date END,
+           x.inst,
+           CASE WHEN l.level & 1 = 1 THEN x.dept ELSE '' END,
+           CASE WHEN l.level & 2 = 2 THEN x.item ELSE '' END,
+           x.shard, sum(x.dec), sum(x.rec), sum(x.dc), sum(x.dnc), sum(x.rev), sum(x.rem), sum(x.ret), sum(x.sav),
+           sum(x.r1), sum(x.r2), sum(x.r3), sum(x.r4), sum(x.r5), sum(x.r6), sum(x.r98), sum(x.r99)
+    FROM stats_src x CROSS JOIN stats_levels l
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ORDER BY 2, 1, 3, 4, 5, 6, 7;   -- the primary key's order (level, grain, period, …)
+    UPDATE stats_folds SET folded_through = (SELECT COALESCE(max(id), 0) FROM reminders) WHERE source = 'reminders';
+    ANALYZE stats_rollup;
+END $$;
