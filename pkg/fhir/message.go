@@ -83,11 +83,22 @@ func ParseMessage(data []byte) (*Message, error) {
 			}
 			d.fail(CodeNotJSON, "not a JSON object")
 		}
-		rt, _ = d.scanTop(false)
+		fast := false
+		if rescanFast {
+			rt, fast = d.typeFast()
+		}
+		if !fast {
+			rt, _ = d.scanTop(false)
+		}
 		switch rt {
 		case "Bundle", "DiagnosticReport":
 			d.root = rt
-			root = d.resourceVal()
+			if fast {
+				// The root's look-ahead ran with no root name in paths (see lookahead.go).
+				root = d.guarded("", d.resourceVal)
+			} else {
+				root = d.resourceVal()
+			}
 		default:
 			d.skip()
 			d.ws()

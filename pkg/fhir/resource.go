@@ -243,7 +243,17 @@ func (d *decoder) resourceTypeKey(want string, seen *bool) {
 
 // resourceVal decodes one resource, dispatching on its resourceType.
 func (d *decoder) resourceVal() Resource {
+	if rescanFast {
+		if rt, ok := d.typeFast(); ok {
+			return d.guarded(d.root, func() Resource { return d.resourceOf(rt) })
+		}
+	}
 	rt, _ := d.scanTop(false)
+	return d.resourceOf(rt)
+}
+
+// resourceOf decodes the object at pos as a resource of type rt (as the look-ahead found it).
+func (d *decoder) resourceOf(rt string) Resource {
 	var r Resource
 	switch rt {
 	case "":

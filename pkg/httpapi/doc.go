@@ -21,5 +21,7 @@
 //     Paging is keyset paging on (date, id) plus a snapshot of the first page's time: pages do
 //     not shift, repeat or pick up new rows while reports keep arriving.
 //   - Reading a report (FHIR read or the API) records a retrieval; each recognizable call records
-//     one reminder per item it shows. Both are written before the response is sent.
+//     one reminder per item it shows. Both are written before the response is sent. Reminders
+//     reach the statistics rollup through folds (stats.FoldReminders): every second while they
+//     are written, and before each statistics answer.
 package httpapi
