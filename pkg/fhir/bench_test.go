@@ -14,6 +14,10 @@ func BenchmarkParseMessage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	benchParse(b, data)
+}
+
+func benchParse(b *testing.B, data []byte) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -43,16 +47,5 @@ func BenchmarkParseMessageSortedKeys(b *testing.B) {
 	if data, err = json.Marshal(v); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		m, err := ParseMessage(data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(m.Reports) != 1 || len(m.Reports[0].Results) != 8 {
-			b.Fatal("unexpected message view")
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	benchParse(b, data)
 }

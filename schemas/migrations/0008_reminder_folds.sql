@@ -66,51 +66,15 @@ BEGIN
     RETURN n;
 END $$;
 
--- stats_rebuild (0005's, which recounts every reminder) also moves the fold mark to the last
--- reminder it counted; it holds reminders in SHARE mode, so no INSERT is in flight.
-CREATE OR REPLACE FUNCTION stats_rebuild() RETURNS void LANGUAGE plpgsql AS $$
+-- stats_rebuild (0005's, which recounts every reminder) must also move the fold mark to the last
+-- reminder it counted. 0005's function keeps its body under another name; the new one takes the
+-- same locks first (reminders in SHARE mode: no INSERT is in flight), then the fold mark's row
+-- lock, rebuilds, and moves the mark.
+ALTER FUNCTION stats_rebuild() RENAME TO stats_rebuild_rollup;
+CREATE FUNCTION stats_rebuild() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE decisions, reminders, retrievals IN SHARE MODE;
     PERFORM 1 FROM stats_folds WHERE source = 'reminders' FOR UPDATE;
-    TRUNCATE stats_rollup;
-    CREATE TEMP TABLE stats_src ON COMMIT DROP AS
-    SELECT stats_day(decided_at) AS day, institution AS inst, department AS dept, item, 0::smallint AS shard,
-           count(*) FILTER (WHERE revoked_at IS NULL) AS dec,
-           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'recognized') AS rec,
-           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'declined' AND counts_in_rate) AS dc,
-           count(*) FILTER (WHERE revoked_at IS NULL AND outcome = 'declined' AND NOT counts_in_rate) AS dnc,
-           count(*) FILTER (WHERE revoked_at IS NOT NULL) AS rev,
-           0::bigint AS rem, 0::bigint AS ret,
-           COALESCE(sum(price_cents) FILTER (WHERE revoked_at IS NULL AND outcome = 'recognized'), 0)::bigint AS sav,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 1) AS r1,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 2) AS r2,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 3) AS r3,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 4) AS r4,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 5) AS r5,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 6) AS r6,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 98) AS r98,
-           count(*) FILTER (WHERE revoked_at IS NULL AND reason = 99) AS r99
-    FROM decisions GROUP BY 1, 2, 3, 4
-    UNION ALL
-    SELECT stats_day(at), institution, '', item, 1::smallint, 0, 0, 0, 0, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-    FROM reminders GROUP BY 1, 2, 3, 4
-    UNION ALL
-    SELECT stats_day(n.at), n.institution, '', COALESCE(r.item, ''), 1::smallint, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0, 0, 0, 0, 0, 0, 0
-    FROM retrievals n LEFT JOIN reports r ON r.id = n.report_id GROUP BY 1, 2, 3, 4;
-
-    INSERT INTO stats_rollup (grain, level, period, institution, department, item, shard,
-        decisions, recognized, declined_counting, declined_not_counting, revoked, reminders, retrievals, savings_cents,
-        reason_1, reason_2, reason_3, reason_4, reason_5, reason_6, reason_98, reason_99)
-    SELECT l.grain, l.level,
-           CASE l.grain WHEN 'd' THEN x.day ELSE date_trunc('month', x.day)::date END,
-           x.inst,
-           CASE WHEN l.level & 1 = 1 THEN x.dept ELSE '' END,
-           CASE WHEN l.level & 2 = 2 THEN x.item ELSE '' END,
-           x.shard, sum(x.dec), sum(x.rec), sum(x.dc), sum(x.dnc), sum(x.rev), sum(x.rem), sum(x.ret), sum(x.sav),
-           sum(x.r1), sum(x.r2), sum(x.r3), sum(x.r4), sum(x.r5), sum(x.r6), sum(x.r98), sum(x.r99)
-    FROM stats_src x CROSS JOIN stats_levels l
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    ORDER BY 2, 1, 3, 4, 5, 6, 7;   -- the primary key's order (level, grain, period, …)
+    PERFORM stats_rebuild_rollup();
     UPDATE stats_folds SET folded_through = (SELECT COALESCE(max(id), 0) FROM reminders) WHERE source = 'reminders';
-    ANALYZE stats_rollup;
 END $$;
