@@ -100,6 +100,9 @@ func ParseMessage(data []byte) (*Message, error) {
 				root = d.resourceVal()
 			}
 		default:
+			if fast {
+				d.scanTop(false) // the validating look-ahead reports first, as it always did
+			}
 			d.skip()
 			d.ws()
 			if d.pos != len(d.data) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,6 +73,24 @@ func TestRescanFastChangesNoOutcome(t *testing.T) {
 	// comes before a late resourceType.
 	tricky := bytes.Replace(sortKeys(t, bench), []byte(`"benchmark`), []byte(`"x\\\\\" \\\\\\\" \" \\\\ benchmark`), 1)
 	inputs["tricky-escapes"] = tricky
+	// Shapes the damaged examples do not reach: nesting at the depth limit before a late type,
+	// escaped keys and types, types that are not non-empty strings, roots of other types.
+	deep := strings.Repeat("[", 256) + strings.Repeat("]", 256)
+	for i, s := range []string{
+		`{"a":` + deep + `,"b":x,"resourceType":"Patient"}`,
+		`{"a":` + deep + `,"resourceType":"Bundle","type":"collection"}`,
+		`{"entry":[{"resource":{"a":` + deep + `,"resourceType":"Observation"}}],"resourceType":"Bundle","type":"collection"}`,
+		`{"resource\u0054ype":"Bundle","type":"collection"}`,
+		`{"id":"x","resourceType":"Diagnostic\u0052eport"}`,
+		`{"id":"x","resourceType":"Bundle","resource\u0054ype":"Patient"}`,
+		`{"id":"x","resource\u0054ype":"Patient","resourceType":"Bundle"}`,
+		`{"id":"x","resourceType":""}`, `{"id":"x","resourceType":7}`, `{"id":"x","resourceType":null}`,
+		`{"id":"x","resourceType":"Patient"}`, `{"id":"x","resourceType":"Nope"}`, `{"id":"x"}`, `{}`, `[]`, `"x"`,
+		`{"id":"x\"","resourceType":"Bundle","type":"collection","entry":[{"resource":{"id":"y\\","resourceType":"DiagnosticReport"}}]}`,
+		`{"id":"x","resourceType":"Bundle"} trailing`, `{"id":"x","resourceType":"Bundle"`, `{"id":tru,"resourceType":"Bundle"}`,
+	} {
+		inputs["shape-"+strconv.Itoa(i)] = []byte(s)
+	}
 
 	checked, sortedOK := 0, 0
 	check := func(name string, data []byte) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
+
+	"github.com/mrhub/mrhub/pkg/stats"
 )
 
 // reminderRow is one reminder (an item shown by GET /api/v1/recognizable).
@@ -168,9 +170,12 @@ func (w *reminderWriter) insert(batch []reminderGroup) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
+	// The WHERE clause takes stats.ReminderLock in shared mode before the first row gets its id,
+	// so that a fold never counts past an id that is still uncommitted.
 	_, err := w.exec(ctx, `INSERT INTO reminders(institution, token_id, patient_id, item, report_id, recognizable, reason)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bool[], $7::text[])`,
-		inst, toks, pids, items, reps, oks, reasons)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bool[], $7::text[])
+		WHERE pg_advisory_xact_lock_shared($8) IS NOT NULL`,
+		inst, toks, pids, items, reps, oks, reasons, stats.ReminderLock)
 	if err != nil {
 		return fmt.Errorf("recording reminders: %w", err)
 	}
@@ -185,6 +190,7 @@ type reminderFolder struct {
 	written  func() int64
 	log      *zap.Logger
 	interval time.Duration
+	once     sync.Once
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -225,8 +231,8 @@ func (f *reminderFolder) loop() {
 	}
 }
 
-// Close stops the folder after a last fold.
+// Close stops the folder after a last fold; later calls only wait for that.
 func (f *reminderFolder) Close() {
-	close(f.stop)
+	f.once.Do(func() { close(f.stop) })
 	<-f.stopped
 }

@@ -32,6 +32,10 @@ func TestFoldRemindersIsExactUnderConcurrentInserts(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(uint64(w), 7))
 			for i := 0; i < 30; i++ {
 				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+					// What every reminder writer does first (stats.ReminderLock).
+					if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, stats.ReminderLock); err != nil {
+						return err
+					}
 					for r := 0; r < 1+rnd.IntN(3); r++ {
 						// Days spread over two months, so daily and monthly rows both take part.
 						at := time.Date(2026, 10, 25, 3, 0, 0, 0, time.UTC).Add(time.Duration(rnd.IntN(14)) * 24 * time.Hour)
@@ -41,7 +45,7 @@ func TestFoldRemindersIsExactUnderConcurrentInserts(t *testing.T) {
 						}
 					}
 					// Hold the ids uncommitted for a while: later ids commit first.
-					time.Sleep(time.Duration(rnd.IntN(6)) * time.Millisecond)
+					time.Sleep(time.Duration(rnd.IntN(11)) * time.Millisecond)
 					return nil
 				})
 				if err != nil {
@@ -68,7 +72,7 @@ func TestFoldRemindersIsExactUnderConcurrentInserts(t *testing.T) {
 				select {
 				case <-done:
 					return
-				case <-time.After(2 * time.Millisecond):
+				case <-time.After(time.Millisecond):
 				}
 			}
 		}()
@@ -113,5 +117,38 @@ func TestFoldRemindersIsExactUnderConcurrentInserts(t *testing.T) {
 	}
 	if n, err := stats.FoldReminders(ctx, pool); err != nil || n != 0 {
 		t.Errorf("fold after a rebuild: %d, %v; want 0", n, err)
+	}
+}
+
+// A fold neither waits for a vacuum of reminders nor makes reminder writers queue behind one (a
+// table lock to bound the ids would conflict with VACUUM's SHARE UPDATE EXCLUSIVE, and an
+// anti-wraparound vacuum cannot be cancelled): with that lock held by another transaction, a
+// fold and a writer both finish.
+func TestFoldDoesNotWaitForVacuum(t *testing.T) {
+	_, pool := testenv.DB(t)
+	ctx := context.Background()
+	vacuum, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vacuum.Rollback(ctx) //nolint:errcheck
+	if _, err := vacuum.Exec(ctx, `LOCK TABLE reminders IN SHARE UPDATE EXCLUSIVE MODE`); err != nil { // what VACUUM takes
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = pgx.BeginFunc(tctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(tctx, `SELECT pg_advisory_xact_lock_shared($1)`, stats.ReminderLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(tctx, `INSERT INTO reminders(institution, token_id, patient_id, item, recognizable) VALUES ($1, 1, 1, 'JY001', false)`, testenv.HospitalA)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("writing a reminder during a vacuum: %v", err)
+	}
+	n, err := stats.FoldReminders(tctx, pool)
+	if err != nil || n != 1 {
+		t.Fatalf("fold during a vacuum: %d, %v; want 1, nil", n, err)
 	}
 }

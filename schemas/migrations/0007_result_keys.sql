@@ -9,6 +9,10 @@
 -- tie-breaker of the patient/date index that searches page on. Measured with `mrhub bench ingest
 -- -n 60000` on a 2-core machine, alternating old and new schema: 2,326-2,353 -> 2,459-2,520
 -- reports/s end to end, and the raw COPY of the same rows 4,396-4,403 -> 4,622-4,644.
+--
+-- Upgrading: ADD PRIMARY KEY builds the index with observations locked (minutes on tens of
+-- millions of rows), and hubs older than this migration read Observation/{id} by the id column,
+-- which no index covers any more: upgrade every hub together (stop, migrate, start).
 ALTER TABLE observations DROP CONSTRAINT observations_pkey;
 ALTER TABLE observations ADD PRIMARY KEY (report_id, ordinal);
 DROP INDEX observations_report;

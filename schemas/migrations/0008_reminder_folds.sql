@@ -11,13 +11,21 @@
 -- it reads, so the figures it answers include every reminder committed before the request.
 --
 -- Exactness: stats_folds.folded_through is the highest reminder id counted. Ids come from a
--- sequence, so a transaction can commit a lower id after a higher one is visible. The caller
--- (pkg/stats, FoldReminders) therefore first takes LOCK TABLE reminders IN SHARE MODE in a
--- transaction of its own, which waits for every INSERT in flight, and reads max(id) there: every
--- id up to it is then committed or never will be, and new rows get higher ids. It passes that
--- bound to stats_fold_reminders, which counts (folded_through, bound] and moves the mark, under
--- a row lock on stats_folds so that concurrent folds (several hubs) do not count a row twice.
--- The INSERTs wait on the first transaction only while it reads one index entry.
+-- sequence, so a transaction can commit a lower id after a higher one is visible. Every
+-- transaction that inserts reminders therefore first takes an advisory lock in shared mode
+-- (pg_advisory_xact_lock_shared(stats.ReminderLock), in the INSERT's WHERE clause), and the fold
+-- (pkg/stats, FoldReminders) takes it exclusively in a transaction of its own, which waits for
+-- the inserting transactions in flight, and reads max(id) there: every id up to it is then
+-- committed or never will be, and new rows get higher ids. It passes that bound to
+-- stats_fold_reminders, which counts (folded_through, bound] and moves the mark, under a row lock
+-- on stats_folds so that concurrent folds (several hubs) do not count a row twice. Not LOCK TABLE
+-- reminders IN SHARE MODE: that conflicts with VACUUM, and INSERTs would queue behind a fold that
+-- waits for a vacuum (an anti-wraparound one cannot be cancelled).
+--
+-- Upgrading: hubs older than this migration neither take the lock nor fold. Upgrade every hub
+-- together (stop, migrate, start); reminders an old hub writes after the migration are folded
+-- by new hubs, but one that commits out of order around a fold can be missed, which
+-- `SELECT stats_rebuild()` repairs.
 CREATE TABLE stats_folds (
     source          text PRIMARY KEY,
     folded_through  bigint NOT NULL
