@@ -131,7 +131,7 @@ func TestFoldDoesNotWaitForVacuum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer vacuum.Rollback(ctx) //nolint:errcheck
+	defer vacuum.Rollback(ctx)                                                                         //nolint:errcheck
 	if _, err := vacuum.Exec(ctx, `LOCK TABLE reminders IN SHARE UPDATE EXCLUSIVE MODE`); err != nil { // what VACUUM takes
 		t.Fatal(err)
 	}
