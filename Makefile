@@ -24,7 +24,7 @@ bench: build
 	./$(BIN) bench ingest
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParseMessage -fuzztime=20s ./pkg/fhir
+	$(GO) test -run='^$$' -fuzz=FuzzParseMessage -fuzztime=200000x -timeout=10m ./pkg/fhir
 
 vet:
 	$(GO) vet $(PKGS)
