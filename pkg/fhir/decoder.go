@@ -37,12 +37,17 @@ type decoder struct {
 // text returns the last string read, as a Go string.
 func (d *decoder) text(b []byte) string {
 	if d.strHi >= 0 {
-		if d.whole == "" {
-			d.whole = string(d.data)
-		}
-		return d.whole[d.strLo:d.strHi]
+		return d.sub(d.strLo, d.strHi)
 	}
 	return string(b)
+}
+
+// sub returns data[lo:hi] as a substring of whole (one copy of data for all of them).
+func (d *decoder) sub(lo, hi int) string {
+	if d.whole == "" {
+		d.whole = string(d.data)
+	}
+	return d.whole[lo:hi]
 }
 
 // run executes f, converting an abort into an *Error.
@@ -104,16 +109,7 @@ func (d *decoder) required(name string) {
 	d.fail(CodeRequired, "missing required element \""+name+"\"")
 }
 
-func (d *decoder) ws() {
-	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
-	}
-}
+func (d *decoder) ws() { d.pos = skipWS(d.data, d.pos) }
 
 // begin skips whitespace and returns the offset where the next value starts.
 func (d *decoder) begin() int {

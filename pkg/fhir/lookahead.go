@@ -59,10 +59,7 @@ func (d *decoder) typeFast() (rt string, ok bool) {
 			if e <= 0 || bytes.IndexByte(data[v0:v0+e], '\\') >= 0 {
 				return "", false
 			}
-			if d.whole == "" {
-				d.whole = string(d.data)
-			}
-			return d.whole[v0 : v0+e], true
+			return d.sub(v0, v0+e), true
 		}
 		if p, ok = skipFast(data, p); !ok {
 			return "", false
@@ -94,6 +91,7 @@ func (d *decoder) guarded(root string, decode func() Resource) Resource {
 	return decode()
 }
 
+// skipWS returns the offset of the first non-whitespace byte at or after p.
 func skipWS(data []byte, p int) int {
 	for p < len(data) {
 		switch data[p] {

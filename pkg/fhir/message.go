@@ -94,8 +94,9 @@ func ParseMessage(data []byte) (*Message, error) {
 		case "Bundle", "DiagnosticReport":
 			d.root = rt
 			if fast {
-				// The root's look-ahead ran with no root name in paths (see lookahead.go).
-				root = d.guarded("", d.resourceVal)
+				// Decode with the type already found; on failure the validating look-ahead runs
+				// as the root's did, with no root name in paths (see lookahead.go).
+				root = d.guarded("", func() Resource { return d.resourceOf(rt) })
 			} else {
 				root = d.resourceVal()
 			}
