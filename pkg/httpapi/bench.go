@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -43,7 +44,10 @@ type BenchOptions struct {
 	Clients      int           // concurrent clients (default 64)
 	Duration     time.Duration // measuring time (default 20 s; the issue's full run: 60 s)
 	MaxInFlight  int           // server concurrency limit (default 64)
-	DBMaxConns   int           // pool size (default 16)
+	DBMaxConns   int           // pool size (default 4: on a 2-core database server more connections cost PostgreSQL more CPU per read)
+	SearchPct    int           // share of requests that are FHIR searches, in percent (default 50; the rest are recognizable)
+	Warmup       time.Duration // clients run this long, unmeasured, before the measuring time (default 15 s)
+	Floor        time.Duration // after the HTTP phase, time the database reads of recognizable alone (0: skip)
 	Reuse        string        // name of a database kept by an earlier run (-keep) to query instead of loading a new one
 	CPUProfile   string        // write a CPU profile of the measuring phase here
 	MemProfile   string        // write an allocation profile (after the measuring phase) here
@@ -52,7 +56,7 @@ type BenchOptions struct {
 // DefaultBenchOptions runs in a couple of minutes on a small machine.
 func DefaultBenchOptions() BenchOptions {
 	return BenchOptions{DatabaseURL: db.DefaultURL, Reports: 100_000, Patients: 20_000, ObsPerReport: 8, Clients: 64,
-		Duration: 20 * time.Second, MaxInFlight: 64, DBMaxConns: 16}
+		Duration: 20 * time.Second, MaxInFlight: 64, DBMaxConns: 4, SearchPct: 50, Warmup: 15 * time.Second, Floor: 15 * time.Second}
 }
 
 // BenchCommand parses `mrhub bench query` flags and runs BenchQuery.
@@ -70,7 +74,10 @@ func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Clients, "clients", o.Clients, "concurrent clients")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measuring time (issue: 60s)")
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", o.MaxInFlight, "server concurrency limit")
-	fs.IntVar(&o.DBMaxConns, "db-conns", o.DBMaxConns, "database pool size")
+	fs.IntVar(&o.DBMaxConns, "db-conns", o.DBMaxConns, "database pool size (about twice the database server's cores)")
+	fs.IntVar(&o.SearchPct, "search-pct", o.SearchPct, "percent of requests that are FHIR searches (0: recognizable only)")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "run the clients this long, unmeasured, before measuring (0: none)")
+	fs.DurationVar(&o.Floor, "floor", o.Floor, "after the HTTP phase, time recognizable's database reads alone for this long (0: skip)")
 	fs.StringVar(&o.Reuse, "reuse", "", "query a database kept by an earlier -keep run (its name) instead of loading a new one; it is kept")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measuring phase (server and clients) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile to this file after the measuring phase")
@@ -101,6 +108,9 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	if o.Duration <= 0 {
 		o.Duration = d.Duration
 	}
+	if o.SearchPct < 0 || o.SearchPct > 100 {
+		return fmt.Errorf("-search-pct must be between 0 and 100, got %d", o.SearchPct)
+	}
 	if o.DBMaxConns <= 0 {
 		o.DBMaxConns = d.DBMaxConns
 	}
@@ -109,7 +119,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	}
 	u, err := url.Parse(o.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("bench: database URL: %w", err)
+		return fmt.Errorf("database URL: %w", err)
 	}
 	u.Path = fmt.Sprintf("/mrhub_bench_%d", time.Now().UnixNano()%1e9)
 	if o.Reuse != "" {
@@ -160,7 +170,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	if o.Reuse == "" {
 		nids, err = benchLoad(ctx, pool, cat, hasher, o)
 		if err != nil {
-			return fmt.Errorf("bench: loading: %w", err)
+			return fmt.Errorf("loading: %w", err)
 		}
 	} else {
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM patients`).Scan(&o.Patients); err != nil {
@@ -220,6 +230,76 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var errs [2]atomic.Int64
 	per := make([][2][]time.Duration, o.Clients)
+	// run drives the clients for d; with record, it keeps the latencies and errors of the requests
+	// that ended within d. Clients stop issuing at the end instead of cancelling what is in
+	// flight: pgx closes a connection whose query is cancelled, and its replacement starts cold.
+	run := func(d time.Duration, record bool, seed uint64) {
+		end := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for c := 0; c < o.Clients; c++ {
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(c), seed))
+				for ctx.Err() == nil && time.Now().Before(end) {
+					nid := nids[rng.IntN(len(nids))]
+					pv := url.QueryEscape(profile.ResidentIDSystems[0] + "|" + nid)
+					kind := 0
+					if rng.IntN(100) < o.SearchPct {
+						kind = 1
+					}
+					var target string
+					if kind == 0 {
+						target = srv.URL + "/api/v1/recognizable?patient=" + pv
+						if rng.IntN(2) == 0 {
+							target += "&item=" + items[rng.IntN(len(items))]
+						}
+					} else {
+						target = srv.URL + "/fhir/DiagnosticReport?patient.identifier=" + pv + "&_count=20"
+					}
+					req, _ := http.NewRequestWithContext(ctx, "GET", target, nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					t0 := time.Now()
+					res, err := client.Do(req)
+					if ctx.Err() != nil {
+						if res != nil {
+							res.Body.Close()
+						}
+						return
+					}
+					if err != nil {
+						if record {
+							errs[kind].Add(1)
+						}
+						continue
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						if record {
+							errs[kind].Add(1)
+						}
+						if res.StatusCode == 429 {
+							time.Sleep(50 * time.Millisecond)
+						}
+						continue
+					}
+					if t1 := time.Now(); record && t1.Before(end) {
+						per[c][kind] = append(per[c][kind], t1.Sub(t0))
+					}
+				}
+			}(c)
+		}
+		wg.Wait()
+	}
+	if o.Warmup > 0 {
+		// A new PostgreSQL backend runs slower until it has touched the catalogue and buffers its
+		// queries read (pgbench on this kind of machine: 16 fresh connections reach their steady
+		// rate after about 30 s); a server's connections live for hours.
+		fmt.Fprintf(stdout, "warming up for %s\n", o.Warmup)
+		run(o.Warmup, false, 3)
+	}
+	pgPIDs := benchBackends(ctx, pool)
 	if o.CPUProfile != "" {
 		f, err := os.Create(o.CPUProfile)
 		if err != nil {
@@ -230,61 +310,12 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	pgPIDs := benchBackends(ctx, pool)
 	pg0, go0 := procCPU(pgPIDs), selfCPU()
 	runtime.GC()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	measuring.Store(true)
-	bctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	var wg sync.WaitGroup
-	for c := 0; c < o.Clients; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(c), 7))
-			for i := 0; bctx.Err() == nil; i++ {
-				nid := nids[rng.IntN(len(nids))]
-				pv := url.QueryEscape(profile.ResidentIDSystems[0] + "|" + nid)
-				kind := i % 2
-				var target string
-				if kind == 0 {
-					target = srv.URL + "/api/v1/recognizable?patient=" + pv
-					if rng.IntN(2) == 0 {
-						target += "&item=" + items[rng.IntN(len(items))]
-					}
-				} else {
-					target = srv.URL + "/fhir/DiagnosticReport?patient.identifier=" + pv + "&_count=20"
-				}
-				req, _ := http.NewRequestWithContext(bctx, "GET", target, nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				t0 := time.Now()
-				res, err := client.Do(req)
-				if bctx.Err() != nil {
-					if res != nil {
-						res.Body.Close()
-					}
-					return
-				}
-				if err != nil {
-					errs[kind].Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					errs[kind].Add(1)
-					if res.StatusCode == 429 {
-						time.Sleep(50 * time.Millisecond)
-					}
-					continue
-				}
-				per[c][kind] = append(per[c][kind], time.Since(t0))
-			}
-		}(c)
-	}
-	wg.Wait()
+	run(o.Duration, true, 7)
 	measuring.Store(false)
 	pg1, go1 := procCPU(pgPIDs), selfCPU()
 	if o.CPUProfile != "" {
@@ -347,8 +378,68 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	}
 	slices.Sort(all)
 	rss := rssMB()
+	if o.Floor > 0 {
+		if err := benchFloor(ctx, api, pool, nids, o.Floor, stdout); err != nil {
+			return fmt.Errorf("database floor: %w", err)
+		}
+	}
 	fmt.Fprintf(stdout, "query qps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d rss_mb=%d\n",
 		float64(len(all))/o.Duration.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), errs[0].Load()+errs[1].Load(), rss)
+	return nil
+}
+
+// benchFloor measures what the database part of "recognisable now" costs on its own: as many
+// workers as the pool has connections resolve a random patient's identifier and make the one
+// round trip that reads the patient's reports, observations and identifiers, decoded into the
+// server's rows exactly as Recognize does, for d. No HTTP, JSON, judging, reminders or search
+// traffic: the rate it prints bounds what the HTTP phase's recognizable can reach on this
+// database server with this pool.
+func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []string, d time.Duration, stdout io.Writer) error {
+	workers := int(pool.Config().MaxConns)
+	pgPIDs := benchBackends(ctx, pool)
+	pg0, go0 := procCPU(pgPIDs), selfCPU()
+	start := time.Now()
+	end := start.Add(d) // no cancellation at the end: pgx would close the connections
+	per := make([][]time.Duration, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for t0 := time.Now(); ctx.Err() == nil && t0.Before(end); t0 = time.Now() {
+				pids, err := api.patientsByIdentifier(ctx, profile.ResidentIDSystems[0]+"|"+nids[rng.IntN(len(nids))])
+				if err == nil && len(pids) > 0 {
+					_, _, _, err = api.loadPatient(ctx, pids)
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				per[w] = append(per[w], time.Since(t0))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	pg1, go1 := procCPU(pgPIDs), selfCPU()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var all []time.Duration
+	for _, ds := range per {
+		all = append(all, ds...)
+	}
+	if len(all) == 0 {
+		return errors.New("no read completed")
+	}
+	slices.Sort(all)
+	n := float64(len(all))
+	fmt.Fprintf(stdout, "database_floor reads_per_s=%.0f p50_ms=%.2f p99_ms=%.2f workers=%d cpu_ms_per_read process=%.3f postgres=%.3f "+
+		"(recognizable's identifier lookup and read alone: no HTTP, JSON, reminders or search)\n",
+		n/elapsed.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), workers,
+		float64((go1-go0).Microseconds())/1000/n, float64((pg1-pg0).Microseconds())/1000/n)
 	return nil
 }
 

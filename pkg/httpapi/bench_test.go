@@ -22,6 +22,7 @@ func TestBenchQuerySmoke(t *testing.T) {
 	o.DatabaseURL = testenv.ServerURL()
 	if os.Getenv("MRHUB_BENCH_QUERY") != "1" {
 		o.Reports, o.Patients, o.Clients, o.Duration = 3000, 400, 8, 2*time.Second
+		o.Warmup, o.Floor = 500*time.Millisecond, time.Second
 	}
 	var out bytes.Buffer
 	if err := httpapi.BenchQuery(context.Background(), o, &out); err != nil {
@@ -36,5 +37,10 @@ func TestBenchQuerySmoke(t *testing.T) {
 	}
 	if m[1] == "0" || m[2] != "0" {
 		t.Fatalf("qps=%s errors=%s", m[1], m[2])
+	}
+	// The database floor ran, read something, and printed before the last line.
+	floor := regexp.MustCompile(`(?m)^database_floor reads_per_s=(\d+) p50_ms=[\d.]+ p99_ms=[\d.]+ workers=4 `).FindStringSubmatch(lines[len(lines)-2])
+	if floor == nil || floor[1] == "0" {
+		t.Fatalf("line before last %q: want a database_floor line with reads", lines[len(lines)-2])
 	}
 }

@@ -194,51 +194,9 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		itemCodes = append(itemCodes, it.Code)
 	}
 
-	// Reports, observations and identifiers in one round trip. Every report of the patient is
-	// read (one range of reports_patient_clock_id; the item filter is applied below), so the
-	// observations need no join to reports for their issuing institution.
-	// One patient (the rule) is passed as a scalar: `= $1` lets PostgreSQL settle on a generic
-	// plan for the prepared statement, where `= ANY($1)` is planned afresh on every execution.
-	b := &pgx.Batch{}
-	cond, arg := patientCond("patient_id", pids)
-	b.Queue(`SELECT id, item, status, current, clock, effective, issued, performer, hr_scope, code_system, code, code_display
-		FROM reports WHERE `+cond+` ORDER BY clock DESC, id DESC LIMIT 5000`, arg)
-	cond, arg = patientCond("o.patient_id", pids)
-	b.Queue(`SELECT o.id, o.report_id, o.ordinal, o.code_system, o.code, o.code_display, o.status, o.effective, o.value_num, o.value_text,
-		o.unit, o.ref_low, o.ref_high, o.interpretation
-		FROM observations o WHERE `+cond+` ORDER BY o.effective DESC, o.id LIMIT 20000`, arg)
-	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
-	br := s.pool.SendBatch(ctx, b)
-	reps, err := collect(br, func(rows pgx.Rows) (*repRow, error) {
-		x := &repRow{}
-		return x, rows.Scan(&x.ID, &x.Item, &x.Status, &x.Current, &x.Clock, &x.Effective, &x.Issued, &x.Performer, &x.HRMark, &x.CodeSystem, &x.Code, &x.CodeDisplay)
-	})
+	reps, obs, masked, err := s.loadPatient(ctx, pids)
 	if err != nil {
-		br.Close()
-		return nil, fmt.Errorf("loading the patient's reports: %w", err)
-	}
-	obs, err := collect(br, func(rows pgx.Rows) (*obsRow, error) {
-		o := &obsRow{}
-		return o, rows.Scan(&o.ID, &o.ReportID, &o.Ordinal, &o.CodeSystem, &o.Code, &o.CodeDisplay, &o.Status, &o.Effective, &o.ValueNum, &o.ValueText,
-			&o.Unit, &o.RefLow, &o.RefHigh, &o.Interpretation)
-	})
-	if err != nil {
-		br.Close()
-		return nil, fmt.Errorf("loading the patient's observations: %w", err)
-	}
-	masked, err := collect(br, func(rows pgx.Rows) (string, error) {
-		var m string
-		return m, rows.Scan(&m)
-	})
-	if err != nil {
-		br.Close()
-		return nil, fmt.Errorf("loading the patient's identifiers: %w", err)
-	}
-	if err := br.Close(); err != nil {
 		return nil, err
-	}
-	if masked == nil {
-		masked = []string{}
 	}
 	resp.Patient = &PatientJSON{ID: "p" + strconv.FormatInt(pids[0], 10), Identifiers: masked}
 
@@ -339,6 +297,58 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		return nil, err
 	}
 	return resp, nil
+}
+
+// loadPatient reads what "recognisable now" needs of the patients pids in one round trip: their
+// reports newest first, their observations, and the masked identifiers of pids[0].
+func (s *Server) loadPatient(ctx context.Context, pids []int64) (reps []*repRow, obs []*obsRow, masked []string, err error) {
+	// Reports, observations and identifiers in one round trip. Every report of the patient is
+	// read (one range of reports_patient_clock_id; the item filter is applied below), so the
+	// observations need no join to reports for their issuing institution.
+	// One patient (the rule) is passed as a scalar: `= $1` lets PostgreSQL settle on a generic
+	// plan for the prepared statement, where `= ANY($1)` is planned afresh on every execution.
+	b := &pgx.Batch{}
+	cond, arg := patientCond("patient_id", pids)
+	b.Queue(`SELECT id, item, status, current, clock, effective, issued, performer, hr_scope, code_system, code, code_display
+		FROM reports WHERE `+cond+` ORDER BY clock DESC, id DESC LIMIT 5000`, arg)
+	cond, arg = patientCond("o.patient_id", pids)
+	b.Queue(`SELECT o.id, o.report_id, o.ordinal, o.code_system, o.code, o.code_display, o.status, o.effective, o.value_num, o.value_text,
+		o.unit, o.ref_low, o.ref_high, o.interpretation
+		FROM observations o WHERE `+cond+` ORDER BY o.effective DESC, o.id LIMIT 20000`, arg)
+	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
+	br := s.pool.SendBatch(ctx, b)
+	reps, err = collect(br, func(rows pgx.Rows) (*repRow, error) {
+		x := &repRow{}
+		return x, rows.Scan(&x.ID, &x.Item, &x.Status, &x.Current, &x.Clock, &x.Effective, &x.Issued, &x.Performer, &x.HRMark, &x.CodeSystem, &x.Code, &x.CodeDisplay)
+	})
+	if err != nil {
+		br.Close()
+		return nil, nil, nil, fmt.Errorf("loading the patient's reports: %w", err)
+	}
+	obs, err = collect(br, func(rows pgx.Rows) (*obsRow, error) {
+		o := &obsRow{}
+		return o, rows.Scan(&o.ID, &o.ReportID, &o.Ordinal, &o.CodeSystem, &o.Code, &o.CodeDisplay, &o.Status, &o.Effective, &o.ValueNum, &o.ValueText,
+			&o.Unit, &o.RefLow, &o.RefHigh, &o.Interpretation)
+	})
+	if err != nil {
+		br.Close()
+		return nil, nil, nil, fmt.Errorf("loading the patient's observations: %w", err)
+	}
+	masked, err = collect(br, func(rows pgx.Rows) (string, error) {
+		var m string
+		return m, rows.Scan(&m)
+	})
+	if err != nil {
+		br.Close()
+		return nil, nil, nil, fmt.Errorf("loading the patient's identifiers: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, nil, nil, err
+	}
+	if masked == nil {
+		masked = []string{}
+	}
+	return reps, obs, masked, nil
 }
 
 // patientCond is col = $1 for one patient, col = ANY($1) for several, and the argument.
