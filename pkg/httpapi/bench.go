@@ -349,7 +349,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		// CPU per request, less sensitive than qps to other jobs on a shared machine (the database
 		// figure counts the pool's backends only).
 		fmt.Fprintf(stdout, "cpu_ms_per_request process=%.3f postgres=%.3f gc_cycles=%d alloc_kb_per_request=%d\n",
-			float64((go1-go0).Microseconds())/1000/float64(nreq), float64((pg1-pg0).Microseconds())/1000/float64(nreq),
+			ms(go1-go0)/float64(nreq), ms(pg1-pg0)/float64(nreq),
 			ms1.NumGC-ms0.NumGC, (ms1.TotalAlloc-ms0.TotalAlloc)>>10/uint64(nreq))
 	}
 	if os.Getenv("MRHUB_BENCH_PLANS") != "" {
@@ -439,7 +439,7 @@ func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []str
 	fmt.Fprintf(stdout, "database_floor reads_per_s=%.0f p50_ms=%.2f p99_ms=%.2f workers=%d cpu_ms_per_read process=%.3f postgres=%.3f "+
 		"(recognizable's identifier lookup and read alone: no HTTP, JSON, reminders or search)\n",
 		n/elapsed.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), workers,
-		float64((go1-go0).Microseconds())/1000/n, float64((pg1-pg0).Microseconds())/1000/n)
+		ms(go1-go0)/n, ms(pg1-pg0)/n)
 	return nil
 }
 
