@@ -44,3 +44,16 @@ func TestBenchQuerySmoke(t *testing.T) {
 		t.Fatalf("line before last %q: want a database_floor line with reads", lines[len(lines)-2])
 	}
 }
+
+// An out-of-range mix is refused with the flag's name and range before anything is created.
+func TestBenchQueryRefusesBadSearchPct(t *testing.T) {
+	for _, pct := range []int{-1, 101} {
+		o := httpapi.DefaultBenchOptions()
+		o.DatabaseURL = "postgres://nobody@127.0.0.1:1/none" // unreachable: the check must come first
+		o.SearchPct = pct
+		err := httpapi.BenchQuery(context.Background(), o, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "-search-pct must be between 0 and 100") {
+			t.Fatalf("search-pct %d: err = %v", pct, err)
+		}
+	}
+}
