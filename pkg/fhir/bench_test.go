@@ -49,3 +49,19 @@ func BenchmarkParseMessageSortedKeys(b *testing.B) {
 	}
 	benchParse(b, data)
 }
+
+// BenchmarkParseMessage100K parses a ~100 KB collection Bundle: one DiagnosticReport with 88
+// Observations.
+func BenchmarkParseMessage100K(b *testing.B) {
+	data, err := os.ReadFile("testdata/bench-100k-bundle.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseMessage(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,43 +1,31 @@
-// Package fhir holds the FHIR R4 types of the resources mrhub ingests and
-// serves, a strict decoder for them, in-message reference resolution, and
-// validation beyond the R4 JSON schema.
-//
-// # Types
-//
-// Bundle, DiagnosticReport, Observation, ImagingStudy, Specimen,
-// ServiceRequest, Patient, Organization, Practitioner and PractitionerRole,
-// with every datatype and backbone element they use, are generated from the
-// official R4 JSON schema (../shared/fhir/fhir-r4.schema.json; see
-// internal/gen) and carry every R4 element:
-//   - choice elements are separate fields (EffectiveDateTime, EffectivePeriod…);
-//   - primitive extensions ("_status", "_given") are kept in XxxExt fields
-//     (*Element, or []*Element with nil for JSON null);
-//   - string-like primitives (string, code, uri, id, date, dateTime, instant,
-//     base64Binary…) are Go strings holding the original text, decimals are
-//     json.Number (precision kept), integers *int, booleans *bool;
-//   - Extension keeps url, nested extensions and its value[x] as the key
-//     (ValueKey) plus the raw JSON value (Value), validated against its type.
-//
-// Other resource types (Condition, Encounter, Claim, …) found in a Bundle or
-// in contained are kept as *RawResource (type, id, bytes), syntax-checked
-// only. Every resource implements Resource (ResourceType()).
+// Package fhir is mrhub's FHIR layer on github.com/google/fhir/go: the
+// library's R4 protos carry the FHIR model and its validating jsonformat
+// unmarshaller and marshaller read and write FHIR JSON. What this package
+// keeps is the hub's own: the shape of a message, reference resolution
+// inside it, the canonical form that identifies a report's content, and the
+// mapping of decoding errors onto stable dead-letter codes.
 //
 // # Decoding
 //
-// ParseMessage and Decode reject, with an *Error carrying a Code and a FHIR
-// path such as "Bundle.entry[3].resource.foo": invalid JSON (CodeNotJSON),
-// missing/unknown resourceType or a root that is not a Bundle or
-// DiagnosticReport (CodeResourceType), elements not defined in R4
-// (CodeUnknownElement), nulls, empty strings/arrays/objects, wrong JSON
-// types, duplicate keys, bad primitive formats (id, date, dateTime,
-// instant, uri, code…), codes outside required value sets and broken
-// invariants (more than one type for a choice, Period start after end,
-// Reference without reference/identifier/display, extension with both value
-// and extensions, nested contained) (CodeInvalid), and missing required
-// elements (CodeRequired). A Bundle that holds no DiagnosticReport gives
-// CodeNoReport. The decoder is a single-pass, generated, reflection-free
-// parser; decoded values alias nothing but their Raw bytes, which are
-// sub-slices of the input: do not modify the input while a Message is used.
+// Decoder.ParseMessage (and ParseMessage, in UTC) accepts a Bundle — any
+// type, nested Bundles too — or a DiagnosticReport, with resources of every
+// R4 type. It runs in two steps:
+//
+//  1. a one-pass scan of the bytes for what the library does not check:
+//     JSON syntax (CodeNotJSON, with the byte offset), a top-level value that
+//     is not an object (CodeNotObject), a key repeated in one object, strings
+//     that are not UTF-8 and nesting deeper than 64 levels (CodeInvalid), and
+//     a root that is not a Bundle or DiagnosticReport (CodeResourceType);
+//  2. the library's validating unmarshaller (unknown elements, primitive
+//     formats, required value sets, reference target types, required
+//     elements), times without a zone read in the Decoder's zone.
+//
+// Library errors map onto CodeUnknownElement, CodeRequired, CodeResourceType
+// and CodeInvalid, with the hub's FHIR path ("Bundle.entry[3].resource.status")
+// and a message that names elements and rules but never repeats a value of
+// the message, so that no identity number reaches a log or a dead-letter
+// header. A valid message without a DiagnosticReport gives CodeNoReport.
+// The returned error is always an *Error.
 //
 // # References
 //
@@ -54,18 +42,18 @@
 //
 // Lookups search the innermost Bundle first, then the enclosing ones.
 // Display- or identifier-only references are kept (ReportView.PerformerRefs,
-// Report.Subject) but not resolved nor listed as unresolved; literal
+// the report's subject) but not resolved nor listed as unresolved; literal
 // references that do not resolve, or resolve to an unexpected type, are
 // listed in ReportView.Unresolved with a reason.
 //
-// # Encoding
+// # Canonical form
 //
-// Marshal (and the MarshalJSON methods) writes FHIR JSON: resourceType
-// first, empty elements omitted, decimals and raw extension values as
-// received, so Marshal(Decode(x)) is JSON-equivalent to x.
+// Canonical serialises a resource so that equal content gives equal bytes
+// whatever the publisher's key order, whitespace, escapes, UTC spelling or
+// exponent spelling, without meta.lastUpdated and meta.source; see its doc
+// comment for the exact rule. The hub stores reports in that form and hashes
+// it to tell a resend from a new version.
 //
-// ParseDateTime converts date/dateTime/instant strings to time.Time (lowest
-// instant, with precision); the caller chooses the zone of partial dates.
+// ParseDateTime parses date/dateTime/instant strings of search parameters;
+// Instant and CalendarDate read the library's time protos.
 package fhir
-
-//go:generate go run ./internal/gen -schema ../../../shared/fhir/fhir-r4.schema.json -out .

@@ -11,7 +11,7 @@ import (
 // known code; every accepted report re-encodes to JSON that decodes again.
 func FuzzParseMessage(f *testing.F) {
 	f.Add([]byte(dr + `,"contained":[{"resourceType":"Patient","id":"p"}],"subject":{"reference":"#p"}}`))
-	codes := map[string]bool{fhir.CodeNotJSON: true, fhir.CodeResourceType: true, fhir.CodeUnknownElement: true,
+	codes := map[string]bool{fhir.CodeNotJSON: true, fhir.CodeNotObject: true, fhir.CodeResourceType: true, fhir.CodeUnknownElement: true,
 		fhir.CodeInvalid: true, fhir.CodeRequired: true, fhir.CodeNoReport: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := fhir.ParseMessage(data)

@@ -1,39 +1,52 @@
 package fhir
 
 import (
-	"net/url"
-	"strconv"
-	"strings"
+	"fmt"
 	"sync"
+	"time"
+
+	"github.com/google/fhir/go/fhirversion"
+	"github.com/google/fhir/go/jsonformat"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	drpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/diagnostic_report_go_proto"
+	ispb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/imaging_study_go_proto"
+	obspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/observation_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	ptpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/patient_go_proto"
+	srpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/service_request_go_proto"
+	sppb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/specimen_go_proto"
 )
 
 // Message is a decoded, validated message value.
 type Message struct {
-	RootType string        // "Bundle" or "DiagnosticReport"
-	Reports  []*ReportView // in document order, DiagnosticReports found anywhere (nested bundles too)
-	// Root is the decoded root resource (*Bundle or *DiagnosticReport).
-	Root Resource
+	RootType string                   // "Bundle" or "DiagnosticReport"
+	Root     *bcrpb.ContainedResource // the decoded root resource
+	Reports  []*ReportView            // in document order, DiagnosticReports found anywhere (nested Bundles too)
 }
 
 // ReportView is one DiagnosticReport of a message with the resources it
-// references resolved inside the message.
+// references resolved inside the message. The protos are the message's own:
+// a caller that changes them changes what Canonical of them returns.
 type ReportView struct {
 	Path    string // FHIR path of the report, e.g. "Bundle.entry[2].resource" or "DiagnosticReport"
 	FullURL string // the report's Bundle.entry.fullUrl ("" for a root report)
-	Raw     []byte // the report's own JSON bytes as received (contained resources included)
-	Report  *DiagnosticReport
+	Report  *drpb.DiagnosticReport
 	// Subject is the resolved subject (nil if not a Patient, display-only, or not in the message).
-	Subject *Patient
+	Subject *ptpb.Patient
 	// Performers are the performer references that resolve to an
 	// Organization, directly or through PractitionerRole.organization
 	// (resultsInterpreter is not included), without duplicates.
-	Performers []*Organization
+	Performers []*orgpb.Organization
 	// PerformerRefs are all performer references as given.
-	PerformerRefs []Reference
+	PerformerRefs []*dtpb.Reference
 	Results       []*ResolvedObservation // result[] refs that resolve to an Observation, in order
 	Imaging       []*ResolvedImagingStudy
-	Specimens     []*Specimen
-	BasedOn       []*ServiceRequest
+	Specimens     []*sppb.Specimen
+	BasedOn       []*srpb.ServiceRequest
 	// Unresolved lists the literal references (subject, performer, result,
 	// imagingStudy, specimen, basedOn, and PractitionerRole.organization of
 	// a performer) that did not resolve in the message, or resolved to an
@@ -44,15 +57,13 @@ type ReportView struct {
 // ResolvedObservation is a result Observation found in the message.
 type ResolvedObservation struct {
 	Path string
-	Raw  []byte
-	Obs  *Observation
+	Obs  *obspb.Observation
 }
 
 // ResolvedImagingStudy is an ImagingStudy found in the message.
 type ResolvedImagingStudy struct {
 	Path  string
-	Raw   []byte
-	Study *ImagingStudy
+	Study *ispb.ImagingStudy
 }
 
 // UnresolvedRef is a reference that could not be resolved in the message.
@@ -62,80 +73,103 @@ type UnresolvedRef struct {
 	Reason    string // why it did not resolve
 }
 
-var decoderPool = sync.Pool{New: func() any { return &decoder{segs: make([]seg, 0, 16)} }}
+// Decoder decodes messages with github.com/google/fhir/go's validating R4
+// unmarshaller. Times given without a zone are read in the Decoder's zone.
+// A Decoder is safe for concurrent use.
+type Decoder struct {
+	u *jsonformat.Unmarshaller
+}
+
+// NewDecoder returns a Decoder that reads times sent without a zone in loc
+// (UTC if nil).
+func NewDecoder(loc *time.Location) *Decoder {
+	if loc == nil {
+		loc = time.UTC
+	}
+	u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+	if err != nil {
+		panic(fmt.Sprintf("fhir: R4 unmarshaller: %v", err)) // fixed arguments: cannot fail
+	}
+	if _, err := time.LoadLocation(loc.String()); err != nil || loc.String() == "Local" {
+		// The library records the zone's name on partial dates and must read it back when
+		// it marshals them: a zone it cannot load by name (time.FixedZone("CST", …)) is
+		// replaced by the same fixed offset, named as FHIR writes offsets.
+		_, off := time.Now().In(loc).Zone()
+		loc = time.FixedZone(offsetName(off), off)
+	}
+	u.TimeZone = loc
+	u.MaxNestingDepth = maxDepth
+	zones.LoadOrStore(loc.String(), loc) // the name the library records for such times
+	return &Decoder{u: u}
+}
+
+func offsetName(sec int) string {
+	sign := byte('+')
+	if sec < 0 {
+		sign, sec = '-', -sec
+	}
+	return fmt.Sprintf("%c%02d:%02d", sign, sec/3600, sec/60%60)
+}
+
+var defaultDecoder = sync.OnceValue(func() *Decoder { return NewDecoder(time.UTC) })
+
+// ParseMessage decodes data with a Decoder whose zone is UTC.
+func ParseMessage(data []byte) (*Message, error) { return defaultDecoder().ParseMessage(data) }
+
+// collector gathers the library's validation errors.
+type collector struct{ issues []libIssue }
+
+func (c *collector) ReportValidationError(path string, err error) error {
+	for _, is := range libIssues(err) {
+		if is.path == "" {
+			is.path = path
+		}
+		c.issues = append(c.issues, is)
+	}
+	return nil
+}
+
+func (c *collector) ReportValidationWarning(string, error) error { return nil }
 
 // ParseMessage decodes a message value (a Bundle, possibly with nested
-// Bundles, or a DiagnosticReport), validates every typed resource in it,
-// and resolves the references of each DiagnosticReport inside the message.
-// The returned error is always an *Error. The Message aliases data: do not
-// modify data while the Message is in use.
-func ParseMessage(data []byte) (*Message, error) {
-	d := decoderPool.Get().(*decoder)
-	*d = decoder{data: data, segs: d.segs[:0], buf: d.buf[:0]}
-	var root Resource
-	var rt string
-	err := d.run(func() {
-		d.ws()
-		if d.pos >= len(d.data) || d.data[d.pos] != '{' {
-			if d.pos < len(d.data) {
-				d.skip() // report broken JSON as such
-				d.ws()
-			}
-			d.fail(CodeNotJSON, "not a JSON object")
+// Bundles, or a DiagnosticReport), validates it as R4, and resolves the
+// references of each DiagnosticReport inside the message. The returned error
+// is always an *Error: the first problem found, with its FHIR path.
+func (d *Decoder) ParseMessage(data []byte) (*Message, error) {
+	rt, perr := preflight(data)
+	if perr != nil {
+		if perr.Path != "" && rt != "" {
+			perr.Path = rt + "." + perr.Path
 		}
-		fast := false
-		if rescanFast {
-			rt, fast = d.typeFast()
+		return nil, perr
+	}
+	switch {
+	case rt == "":
+		return nil, &Error{Code: CodeResourceType, Msg: "missing resourceType: the root must be a Bundle or a DiagnosticReport"}
+	case rt != "Bundle" && rt != "DiagnosticReport":
+		if !isResourceType(rt) {
+			return nil, &Error{Code: CodeResourceType, Msg: "unknown resourceType " + quoteName(rt) + ": the root must be a Bundle or a DiagnosticReport"}
 		}
-		if !fast {
-			rt, _ = d.scanTop(false)
-		}
-		switch rt {
-		case "Bundle", "DiagnosticReport":
-			d.root = rt
-			if fast {
-				// Decode with the type already found; on failure the validating look-ahead runs
-				// as the root's did, with no root name in paths (see lookahead.go).
-				root = d.guarded("", func() Resource { return d.resourceOf(rt) })
-			} else {
-				root = d.resourceVal()
-			}
-		default:
-			if fast {
-				d.scanTop(false) // the validating look-ahead reports first, as it always did
-			}
-			d.skip()
-			d.ws()
-			if d.pos != len(d.data) {
-				d.syntax("trailing data after the root object")
-			}
-			switch {
-			case rt == "" || rt == "\x00":
-				d.fail(CodeResourceType, "missing resourceType: root must be a Bundle or DiagnosticReport")
-			case !r4ResourceTypes[rt]:
-				d.fail(CodeResourceType, "unknown resourceType \""+rt+"\": root must be a Bundle or DiagnosticReport")
-			}
-			d.fail(CodeResourceType, "root must be a Bundle or DiagnosticReport, got "+rt)
-		}
-		d.ws()
-		if d.pos != len(d.data) {
-			d.syntax("trailing data after the root object")
-		}
-	})
-	d.data, d.key, d.whole = nil, nil, ""
-	decoderPool.Put(d)
+		return nil, &Error{Code: CodeResourceType, Msg: "root must be a Bundle or DiagnosticReport, got " + rt}
+	}
+	root, err := d.unmarshal(data)
 	if err != nil {
 		return nil, err
 	}
 	m := &Message{RootType: rt, Root: root}
 	r := &resolver{}
-	switch x := root.(type) {
-	case *Bundle:
-		r.walk(x, "Bundle", "", nil)
-	case *DiagnosticReport:
-		e := &entry{res: x, path: "DiagnosticReport"}
-		r.addContained(e)
+	switch x := root.GetOneofResource().(type) {
+	case *bcrpb.ContainedResource_Bundle:
+		r.walk(x.Bundle, "Bundle", nil)
+	case *bcrpb.ContainedResource_DiagnosticReport:
+		e := &entry{res: x.DiagnosticReport, typ: "DiagnosticReport", path: "DiagnosticReport"}
+		if err := r.add(e); err != nil {
+			return nil, err
+		}
 		r.reports = append(r.reports, e)
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	for _, e := range r.reports {
 		m.Reports = append(m.Reports, r.view(e))
@@ -146,291 +180,129 @@ func ParseMessage(data []byte) (*Message, error) {
 	return m, nil
 }
 
-// entry is a resource of the message with where it was found.
-type entry struct {
-	res       Resource
-	path      string
-	fullURL   string
-	scope     *scope // the bundle holding it (nil for a root resource)
-	container *entry // for contained resources
+// Decode decodes and validates one resource of any R4 type with a Decoder
+// whose zone is UTC.
+func Decode(data []byte) (proto.Message, error) { return defaultDecoder().Decode(data) }
+
+// Decode decodes and validates one resource of any R4 type (a stored
+// resource, one line of an NDJSON export). Errors are *Error, as for
+// ParseMessage.
+func (d *Decoder) Decode(data []byte) (proto.Message, error) {
+	rt, perr := preflight(data)
+	if perr != nil {
+		if perr.Path != "" && rt != "" {
+			perr.Path = rt + "." + perr.Path
+		}
+		return nil, perr
+	}
+	if rt == "" {
+		return nil, &Error{Code: CodeResourceType, Msg: "missing resourceType"}
+	}
+	cr, err := d.unmarshal(data)
+	if err != nil {
+		return nil, err
+	}
+	return Resource(cr), nil
 }
 
-type scope struct {
-	parent  *scope
-	entries []*entry
-	byURL   map[string][]*entry
+// unmarshal runs the library's validating decoder on preflighted data.
+func (d *Decoder) unmarshal(data []byte) (*bcrpb.ContainedResource, *Error) {
+	c := &collector{}
+	res, err := d.u.UnmarshalWithErrorReporter(data, c)
+	if err != nil {
+		return nil, firstError(libIssues(err))
+	}
+	if len(c.issues) > 0 {
+		return nil, firstError(c.issues)
+	}
+	cr, ok := res.(*bcrpb.ContainedResource)
+	if !ok || Resource(cr) == nil {
+		return nil, &Error{Code: CodeResourceType, Msg: fmt.Sprintf("decoder returned %T", res)}
+	}
+	return cr, nil
 }
 
-type resolver struct {
-	all     []*entry // every resource of the message, contained ones included
-	reports []*entry
+// firstError picks the issue to report: the first in document order is not
+// known (the library walks JSON objects as maps), so the most specific code
+// wins — an unknown resource type, then an unknown element, then a missing
+// element, then the rest — and among equals the shortest path, then the
+// lexically first, so that the same message always gets the same error.
+func firstError(issues []libIssue) *Error {
+	rank := map[string]int{CodeResourceType: 0, CodeUnknownElement: 1, CodeRequired: 2, CodeInvalid: 3}
+	var best *Error
+	for _, is := range issues {
+		e := fromIssue(is)
+		if best == nil || rank[e.Code] < rank[best.Code] ||
+			rank[e.Code] == rank[best.Code] && (len(e.Path) < len(best.Path) || len(e.Path) == len(best.Path) && e.Path < best.Path) {
+			best = e
+		}
+	}
+	return best
 }
 
-func (r *resolver) walk(b *Bundle, path, _ string, parent *scope) {
-	sc := &scope{parent: parent}
-	for i := range b.Entry {
-		be := &b.Entry[i]
-		if be.Resource == nil {
-			continue
-		}
-		e := &entry{res: be.Resource, path: path + ".entry[" + strconv.Itoa(i) + "].resource", fullURL: be.FullURL, scope: sc}
-		sc.entries = append(sc.entries, e)
-		if e.fullURL != "" {
-			if sc.byURL == nil {
-				sc.byURL = make(map[string][]*entry, len(b.Entry))
-			}
-			sc.byURL[e.fullURL] = append(sc.byURL[e.fullURL], e)
-		}
-		r.addContained(e)
-		switch x := be.Resource.(type) {
-		case *DiagnosticReport:
-			r.reports = append(r.reports, e)
-		case *Bundle:
-			r.walk(x, e.path, e.fullURL, sc)
-		}
+// Resource returns the resource a ContainedResource holds, or nil.
+func Resource(cr *bcrpb.ContainedResource) proto.Message {
+	if cr == nil {
+		return nil
 	}
+	m := cr.ProtoReflect()
+	od := m.Descriptor().Oneofs().ByName("oneof_resource")
+	if od == nil {
+		return nil
+	}
+	f := m.WhichOneof(od)
+	if f == nil {
+		return nil
+	}
+	return m.Get(f).Message().Interface()
 }
 
-func (r *resolver) addContained(e *entry) {
-	r.all = append(r.all, e)
-	for j, c := range containedOf(e.res) {
-		r.all = append(r.all, &entry{res: c, path: e.path + ".contained[" + strconv.Itoa(j) + "]", fullURL: e.fullURL, scope: e.scope, container: e})
-	}
-}
-
-// Resolve styles: "#id" (contained), "Type?identifier=sys|val" (conditional),
-// absolute URLs and urn:uuid/urn:oid (fullUrl match), and "Type/id[/_history/v]"
-// (fullUrl base + Type/id per the Bundle resolution rules, then Type+id).
-func (r *resolver) resolve(ref string, from *entry) (*entry, string) {
-	switch {
-	case strings.HasPrefix(ref, "#"):
-		c := from
-		if c.container != nil {
-			c = c.container
-		}
-		id := ref[1:]
-		if id == "" {
-			return c, ""
-		}
-		for _, e := range r.all {
-			if e.container == c && resourceID(e.res) == id {
-				return e, ""
-			}
-		}
-		return nil, "no contained resource with id " + id
-	case strings.Contains(ref, "?"):
-		return r.conditional(ref)
-	case strings.HasPrefix(ref, "urn:") || strings.Contains(ref, "://"):
-		u, ver := splitHistory(ref)
-		if e, why := lookupURL(from.scope, u, ver); e != nil || why != "" {
-			return e, why
-		}
-		return nil, "no entry with fullUrl " + u + " in the message"
-	}
-	rel, ver := splitHistory(ref)
-	typ, id, ok := strings.Cut(rel, "/")
-	if !ok || !r4ResourceTypes[typ] || !ValidID(id) {
-		return nil, "not a resolvable reference (want Type/id, an absolute URL, urn:, #id or Type?identifier=)"
-	}
-	if base := restBase(from.fullURL); base != "" {
-		if e, why := lookupURL(from.scope, base+"/"+rel, ver); e != nil || why != "" {
-			return e, why
-		}
-	}
-	for sc := from.scope; sc != nil; sc = sc.parent {
-		var found *entry
-		n := 0
-		for _, e := range sc.entries {
-			if e.res.ResourceType() == typ && resourceID(e.res) == id && versionMatches(e, ver) {
-				found = e
-				n++
-			}
-		}
-		if n == 1 {
-			return found, ""
-		}
-		if n > 1 {
-			return nil, "ambiguous: " + strconv.Itoa(n) + " resources " + rel + " in the bundle"
-		}
-	}
-	return nil, rel + " is not in the message"
-}
-
-// splitHistory splits ".../_history/v" into the unversioned reference and v.
-func splitHistory(ref string) (string, string) {
-	if i := strings.LastIndex(ref, "/_history/"); i > 0 {
-		return ref[:i], ref[i+len("/_history/"):]
-	}
-	return ref, ""
-}
-
-func versionMatches(e *entry, ver string) bool {
-	if ver == "" {
-		return true
-	}
-	m := resourceMeta(e.res)
-	return m == nil || m.VersionID == "" || m.VersionID == ver
-}
-
-// lookupURL finds the entry with fullUrl u, innermost bundle first.
-func lookupURL(sc *scope, u, ver string) (*entry, string) {
-	for ; sc != nil; sc = sc.parent {
-		var found *entry
-		n := 0
-		for _, e := range sc.byURL[u] {
-			if versionMatches(e, ver) {
-				found = e
-				n++
-			}
-		}
-		if n == 1 {
-			return found, ""
-		}
-		if n > 1 {
-			return nil, "ambiguous: " + strconv.Itoa(n) + " entries with fullUrl " + u
-		}
-	}
-	return nil, ""
-}
-
-// restBase returns the service base of a RESTful absolute fullUrl
-// ("https://example.com/base/DiagnosticReport/101" → "https://example.com/base").
-func restBase(fullURL string) string {
-	if !strings.HasPrefix(fullURL, "http://") && !strings.HasPrefix(fullURL, "https://") {
+// TypeName returns the FHIR resource type of a resource proto ("Observation").
+func TypeName(res proto.Message) string {
+	if res == nil {
 		return ""
 	}
-	u, _ := splitHistory(fullURL)
-	i := strings.LastIndexByte(u, '/')
-	if i < 0 || !ValidID(u[i+1:]) {
-		return ""
-	}
-	j := strings.LastIndexByte(u[:i], '/')
-	if j < 0 || !r4ResourceTypes[u[j+1:i]] {
-		return ""
-	}
-	if j <= len("https://") {
-		return ""
-	}
-	return u[:j]
+	return string(res.ProtoReflect().Descriptor().Name())
 }
 
-// conditional resolves "Type?identifier=[system|]value" when exactly one
-// resource of the message matches.
-func (r *resolver) conditional(ref string) (*entry, string) {
-	typ, query, _ := strings.Cut(ref, "?")
-	if !r4ResourceTypes[typ] {
-		return nil, "conditional reference to unknown type " + typ
-	}
-	param, val, ok := strings.Cut(query, "=")
-	if !ok || param != "identifier" || strings.Contains(val, "&") {
-		return nil, "conditional reference: only a single identifier= search is resolved"
-	}
-	if strings.Contains(val, "%") {
-		if v, err := url.QueryUnescape(val); err == nil {
-			val = v
-		}
-	}
-	sys, value, hasSys := strings.Cut(val, "|")
-	if !hasSys {
-		value = val
-	}
-	var found *entry
-	n := 0
-	for _, e := range r.all {
-		if e.res.ResourceType() != typ {
-			continue
-		}
-		for _, id := range resourceIdentifiers(e.res) {
-			if (!hasSys || id.System == sys) && (value == "" || id.Value == value) {
-				if found != e {
-					n++
-				}
-				found = e
-				break
-			}
-		}
-	}
-	switch n {
-	case 1:
-		return found, ""
-	case 0:
-		return nil, "no " + typ + " in the message matches " + val
-	}
-	return nil, "ambiguous: " + strconv.Itoa(n) + " resources match " + val
+// isResourceType reports whether name is an R4 resource type.
+func isResourceType(name string) bool {
+	_, ok := resourceTypes()[name]
+	return ok
 }
 
-func (r *resolver) view(e *entry) *ReportView {
-	dr := e.res.(*DiagnosticReport)
-	v := &ReportView{Path: e.path, FullURL: e.fullURL, Raw: dr.raw, Report: dr, PerformerRefs: dr.Performer}
-	// one resolves a reference element; it returns nil for display-only
-	// references and records unresolved literal ones.
-	one := func(ref *Reference, path string, from *entry, want string) *entry {
-		if ref == nil || ref.Reference == "" {
-			return nil
-		}
-		t, why := r.resolve(ref.Reference, from)
-		if t == nil {
-			v.Unresolved = append(v.Unresolved, UnresolvedRef{Path: path, Reference: ref.Reference, Reason: why})
-			return nil
-		}
-		if want != "" && t.res.ResourceType() != want {
-			v.Unresolved = append(v.Unresolved, UnresolvedRef{Path: path, Reference: ref.Reference,
-				Reason: "resolves to a " + t.res.ResourceType() + ", not a " + want})
-			return nil
-		}
-		return t
-	}
-	if dr.Subject != nil && dr.Subject.Reference != "" {
-		if t, why := r.resolve(dr.Subject.Reference, e); t == nil {
-			v.Unresolved = append(v.Unresolved, UnresolvedRef{Path: e.path + ".subject", Reference: dr.Subject.Reference, Reason: why})
-		} else if p, ok := t.res.(*Patient); ok {
-			v.Subject = p
+var resourceTypes = sync.OnceValue(func() map[string]struct{} {
+	out := map[string]struct{}{}
+	od := (&bcrpb.ContainedResource{}).ProtoReflect().Descriptor().Oneofs().ByName("oneof_resource")
+	fs := od.Fields()
+	for i := 0; i < fs.Len(); i++ {
+		if md := fs.Get(i).Message(); md != nil {
+			out[string(md.Name())] = struct{}{}
 		}
 	}
-	addOrg := func(o *Organization) {
-		for _, x := range v.Performers {
-			if x == o {
-				return
-			}
-		}
-		v.Performers = append(v.Performers, o)
+	return out
+})
+
+// fieldMessages returns the messages of a resource's message-typed field,
+// given by its proto name: one for a singular field, each for a repeated one,
+// none when it is absent or not a message field.
+func fieldMessages(res proto.Message, name protoreflect.Name) []proto.Message {
+	if res == nil {
+		return nil
 	}
-	for i := range dr.Performer {
-		path := e.path + ".performer[" + strconv.Itoa(i) + "]"
-		t := one(&dr.Performer[i], path, e, "")
-		if t == nil {
-			continue
-		}
-		switch x := t.res.(type) {
-		case *Organization:
-			addOrg(x)
-		case *PractitionerRole:
-			if o := one(x.Organization, t.path+".organization", t, "Organization"); o != nil {
-				addOrg(o.res.(*Organization))
-			}
-		}
+	m := res.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName(name)
+	if fd == nil || fd.Message() == nil || !m.Has(fd) {
+		return nil
 	}
-	for i := range dr.Result {
-		if t := one(&dr.Result[i], e.path+".result["+strconv.Itoa(i)+"]", e, "Observation"); t != nil {
-			v.Results = append(v.Results, &ResolvedObservation{Path: t.path, Raw: rawOf(t.res), Obs: t.res.(*Observation)})
-		}
+	v := m.Get(fd)
+	if !fd.IsList() {
+		return []proto.Message{v.Message().Interface()}
 	}
-	for i := range dr.ImagingStudy {
-		if t := one(&dr.ImagingStudy[i], e.path+".imagingStudy["+strconv.Itoa(i)+"]", e, "ImagingStudy"); t != nil {
-			v.Imaging = append(v.Imaging, &ResolvedImagingStudy{Path: t.path, Raw: rawOf(t.res), Study: t.res.(*ImagingStudy)})
-		}
+	l := v.List()
+	out := make([]proto.Message, l.Len())
+	for i := range out {
+		out[i] = l.Get(i).Message().Interface()
 	}
-	for i := range dr.Specimen {
-		if t := one(&dr.Specimen[i], e.path+".specimen["+strconv.Itoa(i)+"]", e, "Specimen"); t != nil {
-			v.Specimens = append(v.Specimens, t.res.(*Specimen))
-		}
-	}
-	for i := range dr.BasedOn {
-		if t := one(&dr.BasedOn[i], e.path+".basedOn["+strconv.Itoa(i)+"]", e, ""); t != nil {
-			if sr, ok := t.res.(*ServiceRequest); ok {
-				v.BasedOn = append(v.BasedOn, sr)
-			}
-		}
-	}
-	return v
+	return out
 }

@@ -24,65 +24,51 @@ func ent(fullURL, res string) string {
 }
 
 func TestParseErrors(t *testing.T) {
-	obs := `{"resourceType":"Observation","status":"final","code":{"text":"Hb"}}`
 	tests := []struct {
 		name, in, code, path string
 	}{
+		// Ours (preflight): what the library does not check, or checks less precisely.
 		{"not json", `hello`, fhir.CodeNotJSON, ""},
 		{"empty input", ``, fhir.CodeNotJSON, ""},
-		{"array root", `[{"resourceType":"Bundle"}]`, fhir.CodeNotJSON, ""},
-		{"truncated", dr, fhir.CodeNotJSON, "DiagnosticReport"},
-		{"trailing data", dr + `} {}`, fhir.CodeNotJSON, "DiagnosticReport"},
-		{"trailing comma", dr + `,}`, fhir.CodeNotJSON, "DiagnosticReport"},
-		{"bad utf8", dr + `,"conclusion":"` + "\xff" + `"}`, fhir.CodeNotJSON, "DiagnosticReport.conclusion"},
-		{"observation root", obs, fhir.CodeResourceType, ""},
-		{"no resourceType", `{"status":"final"}`, fhir.CodeResourceType, ""},
-		{"unknown resourceType", `{"resourceType":"Report"}`, fhir.CodeResourceType, ""},
-		{"unknown entry resourceType", bundle(ent("", `{"resourceType":"Thing"}`)), fhir.CodeResourceType, "Bundle.entry[0].resource"},
-		{"entry resource without resourceType", bundle(ent("", `{"id":"x"}`)), fhir.CodeResourceType, "Bundle.entry[0].resource"},
-		{"unknown element", bundle(ent("", dr+`}`), ent("", dr+`}`), ent("", dr+`}`), ent("", `{"resourceType":"Observation","foo":1}`)), fhir.CodeUnknownElement, "Bundle.entry[3].resource.foo"},
-		{"unknown nested element", dr + `,"code":{"text":"x","codingg":[]}}`, fhir.CodeInvalid, "DiagnosticReport.code"}, // duplicate "code" found first
+		{"array root", `[{"resourceType":"Bundle"}]`, fhir.CodeNotObject, ""},
+		{"string root", `"Bundle"`, fhir.CodeNotObject, ""},
+		{"number root", `42`, fhir.CodeNotObject, ""},
+		{"truncated", dr, fhir.CodeNotJSON, ""},
+		{"trailing data", dr + `} {}`, fhir.CodeNotJSON, ""},
+		{"trailing comma", dr + `,}`, fhir.CodeNotJSON, ""},
+		{"bad utf8", dr + `,"conclusion":"` + "\xff" + `"}`, fhir.CodeInvalid, "DiagnosticReport.conclusion"},
+		{"duplicate element", dr + `,"status":"final"}`, fhir.CodeInvalid, "DiagnosticReport.status"},
+		{"duplicate nested element", dr + `,"subject":{"reference":"Patient/1","reference":"Patient/2"}}`, fhir.CodeInvalid, "DiagnosticReport.subject.reference"},
+		{"deep nesting", dr + `,"extension":[` + strings.Repeat(`{"url":"u","extension":[`, 300) + `{"url":"u","valueCode":"c"}` + strings.Repeat(`]}`, 300) + `]}`, fhir.CodeInvalid, ""},
+		{"missing resourceType", `{"status":"final"}`, fhir.CodeResourceType, ""},
+		{"unknown root type", `{"resourceType":"Foo"}`, fhir.CodeResourceType, ""},
+		{"non-report root", `{"resourceType":"Patient","id":"p"}`, fhir.CodeResourceType, ""},
+		// The library's validation, mapped onto our codes and paths.
+		{"unknown element", dr + `,"foo":1}`, fhir.CodeUnknownElement, "DiagnosticReport.foo"},
 		{"unknown element in datatype", `{"resourceType":"DiagnosticReport","status":"final","code":{"text":"x","codingg":[]}}`, fhir.CodeUnknownElement, "DiagnosticReport.code.codingg"},
+		{"unknown element in entry", bundle(ent("", dr+`,"foo":1}`)), fhir.CodeUnknownElement, "Bundle.entry[0].resource.foo"},
+		{"unknown resource type in entry", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Foo"}`)), fhir.CodeResourceType, "Bundle.entry[1].resource"},
 		{"null", `{"resourceType":"DiagnosticReport","status":null,"code":{"text":"x"}}`, fhir.CodeInvalid, "DiagnosticReport.status"},
-		{"null in array", dr + `,"result":[null]}`, fhir.CodeInvalid, "DiagnosticReport.result[0]"},
-		{"empty string", dr + `,"conclusion":""}`, fhir.CodeInvalid, "DiagnosticReport.conclusion"},
-		{"empty array", dr + `,"result":[]}`, fhir.CodeInvalid, "DiagnosticReport.result"},
-		{"empty object", dr + `,"subject":{}}`, fhir.CodeInvalid, "DiagnosticReport.subject"},
 		{"wrong type string", `{"resourceType":"DiagnosticReport","status":1,"code":{"text":"x"}}`, fhir.CodeInvalid, "DiagnosticReport.status"},
 		{"wrong type array", dr + `,"result":{"reference":"Observation/1"}}`, fhir.CodeInvalid, "DiagnosticReport.result"},
-		{"quantity value string", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":"5"}}`)), fhir.CodeInvalid, "Bundle.entry[1].resource.valueQuantity.value"},
-		{"integer with fraction", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":1.5}`)), fhir.CodeInvalid, "Bundle.entry[1].resource.valueInteger"},
 		{"bad status code", `{"resourceType":"DiagnosticReport","status":"done","code":{"text":"x"}}`, fhir.CodeInvalid, "DiagnosticReport.status"},
-		{"bad gender", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Patient","gender":"M"}`)), fhir.CodeInvalid, "Bundle.entry[1].resource.gender"},
 		{"bad identifier use", dr + `,"identifier":[{"use":"primary","value":"1"}]}`, fhir.CodeInvalid, "DiagnosticReport.identifier[0].use"},
-		{"bad bundle type", `{"resourceType":"Bundle","type":"bag"}`, fhir.CodeInvalid, "Bundle.type"},
 		{"bad id", dr + `,"id":"a b"}`, fhir.CodeInvalid, "DiagnosticReport.id"},
 		{"id too long", dr + `,"id":"` + strings.Repeat("a", 65) + `"}`, fhir.CodeInvalid, "DiagnosticReport.id"},
 		{"bad date", dr + `,"effectiveDateTime":"2024-13-01"}`, fhir.CodeInvalid, "DiagnosticReport.effectiveDateTime"},
 		{"dateTime without zone", dr + `,"effectiveDateTime":"2024-01-01T10:00:00"}`, fhir.CodeInvalid, "DiagnosticReport.effectiveDateTime"},
 		{"instant date only", dr + `,"issued":"2024-01-01"}`, fhir.CodeInvalid, "DiagnosticReport.issued"},
-		{"feb 30", dr + `,"effectiveDateTime":"2023-02-29"}`, fhir.CodeInvalid, "DiagnosticReport.effectiveDateTime"},
-		{"bad uri", dr + `,"implicitRules":"http://a b"}`, fhir.CodeInvalid, "DiagnosticReport.implicitRules"},
-		{"bad code whitespace", dr + `,"language":" en"}`, fhir.CodeInvalid, "DiagnosticReport.language"},
-		{"duplicate element", dr + `,"status":"final"}`, fhir.CodeInvalid, "DiagnosticReport.status"},
-		{"choice twice", dr + `,"effectiveDateTime":"2024","effectivePeriod":{"start":"2024"}}`, fhir.CodeInvalid, "DiagnosticReport"},
-		{"period inverted", dr + `,"effectivePeriod":{"start":"2024-02-01","end":"2024-01-31T23:59:59Z"}}`, fhir.CodeInvalid, "DiagnosticReport.effectivePeriod"},
-		{"empty reference", dr + `,"subject":{"type":"Patient"}}`, fhir.CodeInvalid, "DiagnosticReport.subject"},
-		{"extension two values", dr + `,"extension":[{"url":"http://x","valueCode":"a","valueString":"b"}]}`, fhir.CodeInvalid, "DiagnosticReport.extension[0].valueString"},
+		{"feb 29 of a common year", dr + `,"effectiveDateTime":"2023-02-29"}`, fhir.CodeInvalid, "DiagnosticReport.effectiveDateTime"},
+		{"two choice types", dr + `,"effectiveDateTime":"2024-01-01","effectivePeriod":{"start":"2024-01-01"}}`, fhir.CodeInvalid, "DiagnosticReport.effective[x]"},
+		{"wrong reference type", dr + `,"subject":{"reference":"Organization/1"}}`, fhir.CodeInvalid, "DiagnosticReport.subject"},
 		{"extension unknown key", dr + `,"extension":[{"url":"http://x","valueFoo":"a"}]}`, fhir.CodeUnknownElement, "DiagnosticReport.extension[0].valueFoo"},
-		{"extension bad value", dr + `,"modifierExtension":[{"url":"http://x","valueCoding":{"foo":1}}]}`, fhir.CodeUnknownElement, "DiagnosticReport.modifierExtension[0].valueCoding.foo"},
-		{"extension without url", dr + `,"extension":[{"valueCode":"a"}]}`, fhir.CodeRequired, "DiagnosticReport.extension[0].url"},
-		{"extension value and extensions", dr + `,"extension":[{"url":"http://x","valueCode":"a","extension":[{"url":"y","valueCode":"b"}]}]}`, fhir.CodeInvalid, "DiagnosticReport.extension[0]"},
 		{"missing status", `{"resourceType":"DiagnosticReport","code":{"text":"x"}}`, fhir.CodeRequired, "DiagnosticReport.status"},
 		{"missing code", `{"resourceType":"DiagnosticReport","status":"final"}`, fhir.CodeRequired, "DiagnosticReport.code"},
 		{"missing bundle type", `{"resourceType":"Bundle","entry":[{"resource":` + dr + `}}]}`, fhir.CodeRequired, "Bundle.type"},
 		{"observation missing status", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Observation","code":{"text":"x"}}`)), fhir.CodeRequired, "Bundle.entry[1].resource.status"},
 		{"servicerequest missing intent", bundle(ent("", dr+`}`), ent("", `{"resourceType":"ServiceRequest","status":"active","subject":{"reference":"Patient/1"}}`)), fhir.CodeRequired, "Bundle.entry[1].resource.intent"},
 		{"imagingstudy missing subject", bundle(ent("", dr+`}`), ent("", `{"resourceType":"ImagingStudy","status":"available"}`)), fhir.CodeRequired, "Bundle.entry[1].resource.subject"},
-		{"narrative missing div", dr + `,"text":{"status":"generated"}}`, fhir.CodeRequired, "DiagnosticReport.text.div"},
-		{"resourceType mismatch", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p"}}],"resourceType":"Bundle"}`, fhir.CodeInvalid, "Bundle.resourceType"},
-		{"contained in contained", dr + `,"contained":[{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"p"}]}]}`, fhir.CodeInvalid, "DiagnosticReport.contained[0]"},
-		{"deep nesting", dr + `,"extension":[` + strings.Repeat(`{"url":"u","extension":[`, 300) + `{"url":"u","valueCode":"c"}` + strings.Repeat(`]}`, 300) + `]}`, fhir.CodeInvalid, ""},
+		{"bad element in any resource type", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Condition","id":"c1","whatever":[]}`)), fhir.CodeUnknownElement, "Bundle.entry[1].resource.whatever"},
 		{"no report", bundle(ent("urn:uuid:0b8d7c6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e", `{"resourceType":"Patient","id":"p"}`)), fhir.CodeNoReport, "Bundle"},
 		{"empty bundle", `{"resourceType":"Bundle","type":"searchset","total":0}`, fhir.CodeNoReport, "Bundle"},
 	}
@@ -96,10 +82,8 @@ func TestParseErrors(t *testing.T) {
 			if fe.Code != tt.code {
 				t.Fatalf("code %s (%v), want %s", fe.Code, fe, tt.code)
 			}
-			if tt.path != "" || fe.Code != fhir.CodeInvalid {
-				if fe.Path != tt.path {
-					t.Fatalf("path %q (%v), want %q", fe.Path, fe, tt.path)
-				}
+			if tt.path != "" && fe.Path != tt.path {
+				t.Fatalf("path %q (%v), want %q", fe.Path, fe, tt.path)
 			}
 			if fe.Msg == "" || fe.Error() == "" {
 				t.Fatal("empty message")
@@ -108,15 +92,36 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestRawResourcesNotStrict(t *testing.T) {
-	in := bundle(ent("", dr+`}`), ent("", `{"resourceType":"Condition","id":"c1","whatever":[],"x":null}`))
-	m, err := fhir.ParseMessage([]byte(in))
-	if err != nil {
-		t.Fatal(err)
+// TestStricterThanR4 lists what R4 JSON allows but the library's decoder refuses: a null
+// placeholder in a primitive's extension array ("_given":[null,{…}], R4 JSON §2.6.2), which
+// it reads as a null string. README "FHIR layer" lists it.
+func TestStricterThanR4(t *testing.T) {
+	in := bundle(ent("urn:uuid:11111111-1111-4111-8111-111111111111", `{"resourceType":"Patient","name":[{"given":["A","B"],"_given":[null,{"id":"g2"}]}]}`),
+		ent("", dr+`,"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}}`))
+	_, err := fhir.ParseMessage([]byte(in))
+	var fe *fhir.Error
+	if !errors.As(err, &fe) || fe.Code != fhir.CodeInvalid || fe.Path != "Bundle.entry[0].resource.name[0]._given[0]" {
+		t.Fatalf("got %v; the library accepts null in _given now: update README's list", err)
 	}
-	raw := m.Root.(*fhir.Bundle).Entry[1].Resource.(*fhir.RawResource)
-	if raw.Type != "Condition" || raw.ID != "c1" || string(raw.JSON) != `{"resourceType":"Condition","id":"c1","whatever":[],"x":null}` {
-		t.Fatalf("%+v", raw)
+}
+
+// TestLooserThanSchema lists what R4 JSON forbids but the library's decoder
+// accepts, and the hub therefore indexes: empty strings, arrays and objects,
+// and broken invariants (a Period that ends before it starts, a Reference
+// with nothing in it, contained resources inside contained ones). README
+// "FHIR layer" lists them.
+func TestLooserThanSchema(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty string":     dr + `,"conclusion":""}`,
+		"empty array":      dr + `,"result":[]}`,
+		"empty object":     dr + `,"subject":{}}`,
+		"period inverted":  dr + `,"effectivePeriod":{"start":"2024-02-01","end":"2024-01-31T23:59:59Z"}}`,
+		"empty reference":  dr + `,"subject":{"type":"Patient"}}`,
+		"contained nested": dr + `,"contained":[{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"p"}]}]}`,
+	} {
+		if _, err := fhir.ParseMessage([]byte(in)); err != nil {
+			t.Errorf("%s: %v (the library accepts it; if it no longer does, update README's list)", name, err)
+		}
 	}
 }
 
@@ -144,7 +149,6 @@ func TestReferenceStyles(t *testing.T) {
 			{"reference":"urn:oid:1.2.3.4"},
 			{"reference":"#c1"},
 			{"reference":"Observation/missing"},
-			{"reference":"Patient/p1"},
 			{"display":"text only"},
 			{"reference":"Observation?identifier=http://dup|1"}
 		],
@@ -174,15 +178,15 @@ func TestReferenceStyles(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := m.Reports[0]
-	if r.Subject == nil || r.Subject.ID != "p1" {
+	if r.Subject == nil || fhir.ID(r.Subject) != "p1" {
 		t.Errorf("subject not resolved")
 	}
-	if len(r.Performers) != 1 || r.Performers[0].ID != "o1" || len(r.PerformerRefs) != 4 {
+	if len(r.Performers) != 1 || fhir.ID(r.Performers[0]) != "o1" || len(r.PerformerRefs) != 4 {
 		t.Errorf("performers %v refs %d", r.Performers, len(r.PerformerRefs))
 	}
 	var got []string
 	for _, o := range r.Results {
-		got = append(got, o.Obs.ID+"@"+o.Path)
+		got = append(got, fhir.ID(o.Obs)+"@"+o.Path)
 	}
 	want := []string{
 		"u1@Bundle.entry[3].resource",
@@ -203,8 +207,7 @@ func TestReferenceStyles(t *testing.T) {
 	wantUnres := []string{
 		"Bundle.entry[0].resource.result[3]=Observation/ver/_history/3",
 		"Bundle.entry[0].resource.result[8]=Observation/missing",
-		"Bundle.entry[0].resource.result[9]=Patient/p1",                           // resolves, but not to an Observation
-		"Bundle.entry[0].resource.result[11]=Observation?identifier=http://dup|1", // two matches
+		"Bundle.entry[0].resource.result[10]=Observation?identifier=http://dup|1", // two matches
 	}
 	if strings.Join(unres, " ") != strings.Join(wantUnres, " ") {
 		t.Errorf("unresolved\n got %v\nwant %v", unres, wantUnres)
@@ -212,8 +215,8 @@ func TestReferenceStyles(t *testing.T) {
 	if len(r.BasedOn) != 1 || len(r.Specimens) != 1 || len(r.Imaging) != 1 || r.Imaging[0].Path != "Bundle.entry[14].resource" {
 		t.Errorf("basedOn %d specimens %d imaging %d", len(r.BasedOn), len(r.Specimens), len(r.Imaging))
 	}
-	if string(r.Results[6].Raw) != obsJSON("c1", "") {
-		t.Errorf("contained raw %s", r.Results[6].Raw)
+	if c, err := fhir.Canonical(r.Results[6].Obs); err != nil || !jsonEqual(t, c, []byte(obsJSON("c1", ""))) {
+		t.Errorf("contained observation %s %v", c, err)
 	}
 }
 
@@ -243,10 +246,10 @@ func TestNestedBundles(t *testing.T) {
 		{"Bundle.entry[4].resource", "outer"},
 	} {
 		r := m.Reports[i]
-		if r.Path != w.path || len(r.Results) != 1 || r.Results[0].Obs.ID != w.obs {
+		if r.Path != w.path || len(r.Results) != 1 || fhir.ID(r.Results[0].Obs) != w.obs {
 			t.Errorf("report %d: %s %+v", i, r.Path, r.Results)
 		}
-		if i < 2 && (r.Subject == nil || r.Subject.ID != "p") {
+		if i < 2 && (r.Subject == nil || fhir.ID(r.Subject) != "p") {
 			t.Errorf("report %d: subject from the outer bundle not resolved", i)
 		}
 	}
@@ -261,7 +264,7 @@ func TestContainedRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := m.Reports[0]
-	if m.RootType != "DiagnosticReport" || r.Path != "DiagnosticReport" || string(r.Raw) != in {
+	if m.RootType != "DiagnosticReport" || r.Path != "DiagnosticReport" || fhir.Resource(m.Root) != r.Report {
 		t.Fatalf("root view %+v", r)
 	}
 	if r.Subject == nil || len(r.Performers) != 1 || len(r.Results) != 1 || r.Results[0].Path != "DiagnosticReport.contained[2]" {
@@ -272,41 +275,33 @@ func TestContainedRoot(t *testing.T) {
 	}
 }
 
+// TestPrimitiveExtensionsRoundTrip: primitive extensions ("_family", "_given"),
+// nested extensions and decimal precision survive decoding and the library's marshaller.
 func TestPrimitiveExtensionsRoundTrip(t *testing.T) {
-	in := `{"resourceType":"Patient","id":"p1",` +
+	pat := `{"resourceType":"Patient","id":"p1",` +
 		`"extension":[{"url":"http://ext/a","valueCodeableConcept":{"coding":[{"system":"http://s","code":"c"}]}},{"url":"http://ext/b","extension":[{"url":"x","valueDecimal":1.50}]}],` +
-		`"name":[{"family":"Wang","_family":{"extension":[{"url":"http://ext/own","valueString":"VV"}]},"given":["Xiao","Ming"],"_given":[null,{"id":"g2","extension":[{"url":"http://ext/q","valueBoolean":true}]}]}],` +
+		`"name":[{"family":"Wang","_family":{"extension":[{"url":"http://ext/own","valueString":"VV"}]},"given":["Xiao","Ming"],"_given":[{"id":"g1"},{"id":"g2","extension":[{"url":"http://ext/q","valueBoolean":true}]}]}],` +
 		`"gender":"unknown","_gender":{"extension":[{"url":"http://ext/g","valueCode":"x"}]},` +
 		`"_birthDate":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]},` +
 		`"multipleBirthInteger":2}`
-	r, err := fhir.Decode([]byte(in))
+	m, err := fhir.ParseMessage([]byte(bundle(ent("urn:uuid:11111111-1111-4111-8111-111111111111", pat),
+		ent("", dr+`,"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}}`))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := r.(*fhir.Patient)
-	if p.GenderExt == nil || len(p.Name[0].GivenExt) != 2 || p.Name[0].GivenExt[0] != nil || p.Name[0].GivenExt[1].ID != "g2" || p.BirthDateExt == nil {
-		t.Fatalf("extensions not kept: %+v", p)
-	}
-	if p.Extension[0].ValueKey != "valueCodeableConcept" {
-		t.Fatalf("extension value key %q", p.Extension[0].ValueKey)
-	}
-	if s, ok := p.Name[0].FamilyExt.Extension[0].ValueString(); !ok || s != "VV" {
-		t.Fatalf("ValueString %q %v", s, ok)
+	p := m.Reports[0].Subject
+	if p == nil || fhir.Code(p.GetGender()) != "unknown" || len(p.GetName()[0].GetGiven()) != 2 {
+		t.Fatalf("patient not decoded: %v", p)
 	}
 	out, err := fhir.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !jsonEqual(t, []byte(in), out) {
-		t.Fatalf("round trip:\n in %s\nout %s", in, out)
+	if !jsonEqual(t, []byte(pat), out) {
+		t.Fatalf("round trip:\n in %s\nout %s", pat, out)
 	}
 	if !strings.Contains(string(out), `"valueDecimal":1.50`) {
 		t.Fatalf("decimal precision lost: %s", out)
-	}
-	// encoding/json uses the same encoder.
-	var p2 fhir.Patient
-	if err := p2.UnmarshalJSON(out); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -340,18 +335,35 @@ func TestParseDateTime(t *testing.T) {
 	}
 }
 
-func TestResourceTypeAndMarshal(t *testing.T) {
-	for _, r := range []fhir.Resource{&fhir.Bundle{}, &fhir.DiagnosticReport{}, &fhir.Observation{}, &fhir.ImagingStudy{},
-		&fhir.Specimen{}, &fhir.ServiceRequest{}, &fhir.Patient{}, &fhir.Organization{}, &fhir.Practitioner{}, &fhir.PractitionerRole{}} {
-		b, err := fhir.Marshal(r)
-		if err != nil || string(b) != `{"resourceType":"`+r.ResourceType()+`"}` {
-			t.Errorf("%T: %s %v", r, b, err)
+// TestDecoderZone: partial dates are read in the Decoder's zone, also for a fixed zone that
+// has no IANA name, and such values marshal back as sent.
+func TestDecoderZone(t *testing.T) {
+	for _, loc := range []*time.Location{time.FixedZone("CST", 8*3600), mustZone(t, "Asia/Shanghai")} {
+		d := fhir.NewDecoder(loc)
+		in := bundle(ent("urn:uuid:11111111-1111-4111-8111-111111111111", `{"resourceType":"Patient","birthDate":"1980-02-03"}`),
+			ent("", dr+`,"effectiveDateTime":"2024-03-05","subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}}`))
+		m, err := d.ParseMessage([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := m.Reports[0]
+		if got, want := fhir.Instant(r.Report.GetEffective().GetDateTime()), time.Date(2024, 3, 5, 0, 0, 0, 0, loc); !got.Equal(want) {
+			t.Errorf("%v: effective %v, want %v", loc, got, want)
+		}
+		if got := fhir.CalendarDate(r.Subject.GetBirthDate()); !got.Equal(time.Date(1980, 2, 3, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("%v: birthDate %v", loc, got)
+		}
+		out, err := fhir.Canonical(r.Subject)
+		if err != nil || !strings.Contains(string(out), `"birthDate":"1980-02-03"`) {
+			t.Errorf("%v: %s %v", loc, out, err)
 		}
 	}
-	active := true
-	p := &fhir.Patient{ID: "x", Active: &active, Name: []fhir.HumanName{{Text: "a \"b\"\n"}}}
-	b, _ := fhir.Marshal(p)
-	if string(b) != `{"resourceType":"Patient","id":"x","active":true,"name":[{"text":"a \"b\"\n"}]}` {
-		t.Errorf("%s", b)
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		t.Skipf("zone %s not available: %v", name, err)
 	}
+	return l
 }

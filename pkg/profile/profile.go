@@ -4,21 +4,24 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mrhub/mrhub/consumers/reports"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/index"
+
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 )
 
 // Rejection codes of the profile (fhir.* codes come from pkg/fhir).
@@ -30,7 +33,6 @@ const (
 	CodeNoIdentity         = "identity.missing"
 	CodeBadResidentID      = "identity.invalid_resident_id"
 	CodeNoTime             = "profile.no_time"
-	CodeBadTime            = "profile.bad_time"
 )
 
 // Identifier systems the profile recognises (README "Identifier systems").
@@ -45,7 +47,15 @@ var (
 type Profiler struct {
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
-	Location *time.Location // zone of times given without one
+	Location *time.Location // zone of times given without one (UTC if nil)
+
+	once    sync.Once
+	decoder *fhir.Decoder
+}
+
+func (p *Profiler) dec() *fhir.Decoder {
+	p.once.Do(func() { p.decoder = fhir.NewDecoder(p.Location) })
+	return p.decoder
 }
 
 // Func adapts p to the consumer's ProfileFunc.
@@ -97,7 +107,7 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 	if _, ok := p.Catalog.Institution(source); !ok {
 		return nil, &Error{Code: CodeUnknownSource, Msg: fmt.Sprintf("publisher %q (header mrhub-source) is not an institution of the region", source)}
 	}
-	msg, err := fhir.ParseMessage(value)
+	msg, err := p.dec().ParseMessage(value)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +125,7 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 // Report applies the profile to one report view.
 func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, error) {
 	dr := v.Report
-	e := &index.Entry{Source: source, Status: dr.Status}
+	e := &index.Entry{Source: source, Status: fhir.Code(dr.GetStatus())}
 
 	// Issuing institution and publish rights.
 	performer, err := p.performer(v, source)
@@ -136,29 +146,30 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	}
 
 	// Code, item, category, kind.
-	if dr.Code != nil {
-		e.CodeDisplay = dr.Code.Text
-		for i, c := range dr.Code.Coding {
+	if dr.GetCode() != nil {
+		e.CodeDisplay = dr.GetCode().GetText().GetValue()
+		for i, c := range dr.GetCode().GetCoding() {
+			system, code, display := c.GetSystem().GetValue(), c.GetCode().GetValue(), c.GetDisplay().GetValue()
 			if i == 0 || e.Item == "" {
-				if it, ok := p.Catalog.MapCode(performer, c.System, c.Code); ok {
+				if it, ok := p.Catalog.MapCode(performer, system, code); ok {
 					e.Item, e.Kind = it.Code, it.Kind
-					e.CodeSystem, e.Code = c.System, c.Code
-					if c.Display != "" {
-						e.CodeDisplay = c.Display
+					e.CodeSystem, e.Code = system, code
+					if display != "" {
+						e.CodeDisplay = display
 					}
 				} else if i == 0 {
-					e.CodeSystem, e.Code = c.System, c.Code
-					if c.Display != "" && e.CodeDisplay == "" {
-						e.CodeDisplay = c.Display
+					e.CodeSystem, e.Code = system, code
+					if display != "" && e.CodeDisplay == "" {
+						e.CodeDisplay = display
 					}
 				}
 			}
 		}
 	}
-	for _, cc := range dr.Category {
-		for _, c := range cc.Coding {
+	for _, cc := range dr.GetCategory() {
+		for _, c := range cc.GetCoding() {
 			if e.Category == "" {
-				e.Category = c.Code
+				e.Category = c.GetCode().GetValue()
 			}
 		}
 	}
@@ -171,25 +182,16 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 		}
 	}
 
-	// Times.
-	if dr.EffectiveDateTime != "" {
-		t, err := p.time(dr.EffectiveDateTime, v.Path+".effectiveDateTime")
-		if err != nil {
-			return nil, err
-		}
+	// Times (their format was checked by the decoder).
+	if dt := dr.GetEffective().GetDateTime(); dt != nil {
+		t := fhir.Instant(dt)
 		e.Effective = &t
-	} else if dr.EffectivePeriod != nil && dr.EffectivePeriod.Start != "" {
-		t, err := p.time(dr.EffectivePeriod.Start, v.Path+".effectivePeriod.start")
-		if err != nil {
-			return nil, err
-		}
+	} else if st := dr.GetEffective().GetPeriod().GetStart(); st != nil {
+		t := fhir.Instant(st)
 		e.Effective = &t
 	}
-	if dr.Issued != "" {
-		t, err := p.time(dr.Issued, v.Path+".issued")
-		if err != nil {
-			return nil, err
-		}
+	if is := dr.GetIssued(); is != nil {
+		t := fhir.Instant(is)
 		e.Issued = &t
 	}
 	switch {
@@ -200,26 +202,25 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	default:
 		return nil, &Error{Code: CodeNoTime, Path: v.Path, Msg: "report has neither effective[x] nor issued: the validity window cannot be counted"}
 	}
-	if dr.Meta != nil {
-		e.MetaVersionID = dr.Meta.VersionID
-		if dr.Meta.LastUpdated != "" {
-			t, err := p.time(dr.Meta.LastUpdated, v.Path+".meta.lastUpdated")
-			if err != nil {
-				return nil, err
-			}
+	if meta := dr.GetMeta(); meta != nil {
+		e.MetaVersionID = meta.GetVersionId().GetValue()
+		if lu := meta.GetLastUpdated(); lu != nil {
+			t := fhir.Instant(lu)
 			e.LastUpdated = &t
 		}
 	}
-	for _, x := range dr.Extension {
-		if x.URL == HRMarkURL && x.ValueKey == "valueString" {
-			_ = json.Unmarshal(x.Value, &e.HRScope)
+	for _, x := range dr.GetExtension() {
+		if x.GetUrl().GetValue() == HRMarkURL {
+			if sv := x.GetValue().GetStringValue(); sv != nil {
+				e.HRScope = sv.GetValue()
+			}
 		}
 	}
 
 	// Identifier and natural key.
-	if id := pickIdentifier(dr.Identifier); id != nil {
-		e.IdentifierSystem, e.IdentifierValue = id.System, id.Value
-		e.NaturalKey = performer + "|" + id.System + "|" + id.Value
+	if id := pickIdentifier(dr.GetIdentifier()); id != nil {
+		e.IdentifierSystem, e.IdentifierValue = id.GetSystem().GetValue(), id.GetValue().GetValue()
+		e.NaturalKey = performer + "|" + e.IdentifierSystem + "|" + e.IdentifierValue
 	} else {
 		eff := ""
 		if e.Effective != nil {
@@ -232,24 +233,37 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	sum := sha256.Sum256([]byte(e.NaturalKey))
 	e.ID = hex.EncodeToString(sum[:16])
 
-	// Content and results, stored with identity numbers masked (see redact). The content hash
-	// covers what is stored plus the keyed hash of every number masked in it: a plain SHA-256
-	// of the unmasked bytes would let anyone holding the stored resource and the published
-	// content_hash recover the masked digits by trying the few million candidates.
+	// Content and results, stored in their canonical form (fhir.Canonical: equal content in any
+	// serialisation gives the same bytes) with identity numbers masked (see redact). The content
+	// hash covers what is stored plus the keyed hash of every number masked in it: a plain
+	// SHA-256 of the unmasked bytes would let anyone holding the stored resource and the
+	// published content_hash recover the masked digits by trying the few million candidates.
 	used := make([]bool, len(secrets))
 	h := sha256.New()
-	e.Resource = redact(v.Raw, secrets, used)
+	raw, err := canonical(dr, v.Path)
+	if err != nil {
+		return nil, err
+	}
+	e.Resource = redact(raw, secrets, used)
 	h.Write(e.Resource)
 	for _, r := range v.Results {
 		o := p.observation(r, performer)
-		o.Resource = redact(r.Raw, secrets, used)
+		raw, err := canonical(r.Obs, r.Path)
+		if err != nil {
+			return nil, err
+		}
+		o.Resource = redact(raw, secrets, used)
 		h.Write([]byte{0})
 		h.Write(o.Resource)
 		e.Observations = append(e.Observations, o)
 	}
 	for _, s := range v.Imaging {
 		m := p.imaging(s)
-		m.Resource = redact(s.Raw, secrets, used)
+		raw, err := canonical(s.Study, s.Path)
+		if err != nil {
+			return nil, err
+		}
+		m.Resource = redact(raw, secrets, used)
 		h.Write([]byte{1})
 		h.Write(m.Resource)
 		e.Imaging = append(e.Imaging, m)
@@ -264,24 +278,25 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	return e, nil
 }
 
-func (p *Profiler) time(s, path string) (time.Time, error) {
-	t, _, err := fhir.ParseDateTime(s, p.Location)
+// canonical returns the canonical JSON of a decoded resource (fhir.Canonical).
+func canonical(res proto.Message, path string) ([]byte, error) {
+	b, err := fhir.Canonical(res)
 	if err != nil {
-		return time.Time{}, &Error{Code: CodeBadTime, Path: path, Msg: fmt.Sprintf("not a FHIR date/dateTime/instant: %v", err)}
+		return nil, &fhir.Error{Code: fhir.CodeInvalid, Path: path, Msg: "resource cannot be serialised: " + err.Error()}
 	}
-	return t, nil
+	return b, nil
 }
 
 // performer finds the issuing institution's code.
 func (p *Profiler) performer(v *fhir.ReportView, source string) (string, error) {
 	for _, org := range v.Performers {
-		if code, ok := p.institution(org.Identifier); ok {
+		if code, ok := p.institution(org.GetIdentifier()); ok {
 			return code, nil
 		}
 	}
 	for _, ref := range v.PerformerRefs {
-		if ref.Identifier != nil {
-			if code, ok := p.institution([]fhir.Identifier{*ref.Identifier}); ok {
+		if ref.GetIdentifier() != nil {
+			if code, ok := p.institution([]*dtpb.Identifier{ref.GetIdentifier()}); ok {
 				return code, nil
 			}
 		}
@@ -293,12 +308,12 @@ func (p *Profiler) performer(v *fhir.ReportView, source string) (string, error) 
 		Msg: "no performer names an institution of the region: give the performer Organization an identifier with system " + InstitutionSystems[0] + " and the institution's unified social credit code"}
 }
 
-func (p *Profiler) institution(ids []fhir.Identifier) (string, bool) {
+func (p *Profiler) institution(ids []*dtpb.Identifier) (string, bool) {
 	for _, id := range ids {
-		if id.Value == "" {
+		if id.GetValue().GetValue() == "" {
 			continue
 		}
-		if inst, ok := p.Catalog.Institution(id.Value); ok {
+		if inst, ok := p.Catalog.Institution(id.GetValue().GetValue()); ok {
 			return inst.Code, true
 		}
 	}
@@ -309,60 +324,65 @@ func (p *Profiler) institution(ids []fhir.Identifier) (string, bool) {
 func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error) {
 	dr := v.Report
 	path := v.Path + ".subject"
-	var ids []fhir.Identifier
+	var ids []*dtpb.Identifier
 	if v.Subject != nil {
-		ids = v.Subject.Identifier
 		pt := v.Subject
-		if len(pt.Name) > 0 {
-			n := pt.Name[0]
-			e.Patient.Demo.Name = n.Text
+		ids = pt.GetIdentifier()
+		if names := pt.GetName(); len(names) > 0 {
+			n := names[0]
+			e.Patient.Demo.Name = n.GetText().GetValue()
 			if e.Patient.Demo.Name == "" {
-				e.Patient.Demo.Name = n.Family + strings.Join(n.Given, "")
+				var b strings.Builder
+				b.WriteString(n.GetFamily().GetValue())
+				for _, g := range n.GetGiven() {
+					b.WriteString(g.GetValue())
+				}
+				e.Patient.Demo.Name = b.String()
 			}
 		}
-		e.Patient.Demo.Gender = pt.Gender
-		if pt.BirthDate != "" {
-			if t, _, err := fhir.ParseDateTime(pt.BirthDate, time.UTC); err == nil {
-				e.Patient.Demo.BirthDate = &t
-			}
+		e.Patient.Demo.Gender = fhir.Code(pt.GetGender())
+		if bd := pt.GetBirthDate(); bd != nil {
+			t := fhir.CalendarDate(bd)
+			e.Patient.Demo.BirthDate = &t
 		}
-		for _, t := range pt.Telecom {
-			if t.System == "phone" && t.Value != "" {
-				e.Patient.Demo.PhoneHash = p.Hasher.Hash("phone", "", t.Value)
+		for _, t := range pt.GetTelecom() {
+			if fhir.Code(t.GetSystem()) == "phone" && t.GetValue().GetValue() != "" {
+				e.Patient.Demo.PhoneHash = p.Hasher.Hash("phone", "", t.GetValue().GetValue())
 				break
 			}
 		}
-	} else if dr.Subject != nil && dr.Subject.Identifier != nil {
-		ids = []fhir.Identifier{*dr.Subject.Identifier}
+	} else if dr.GetSubject().GetIdentifier() != nil {
+		ids = []*dtpb.Identifier{dr.GetSubject().GetIdentifier()}
 	}
-	if dr.Subject == nil {
+	if dr.GetSubject() == nil {
 		return nil, &Error{Code: CodeNoIdentity, Path: v.Path, Msg: "report has no subject: the patient cannot be identified"}
 	}
 	var secrets []secret
 	seen := map[string]bool{}
 	for i, id := range ids {
-		if id.Value == "" {
+		value, system := id.GetValue().GetValue(), id.GetSystem().GetValue()
+		if value == "" {
 			continue
 		}
 		kind, issuer := "", ""
 		switch {
-		case contains(ResidentIDSystems, id.System):
+		case contains(ResidentIDSystems, system):
 			kind = identity.KindNationalID
-			if err := identity.ValidateResidentID(id.Value); err != nil {
+			if err := identity.ValidateResidentID(value); err != nil {
 				return nil, &Error{Code: CodeBadResidentID, Path: fmt.Sprintf("%s.identifier[%d]", subjectPath(v), i),
 					Msg: "resident ID number is invalid: " + redactIDError(err)}
 			}
-		case contains(InsuranceSystems, id.System):
+		case contains(InsuranceSystems, system):
 			kind = identity.KindInsurance
 		case isMRN(id):
 			kind, issuer = identity.KindMRN, e.Performer
 		default:
 			continue
 		}
-		hash := p.Hasher.Hash(kind, issuer, id.Value)
-		masked := identity.Mask(kind, id.Value)
+		hash := p.Hasher.Hash(kind, issuer, value)
+		masked := identity.Mask(kind, value)
 		if kind != identity.KindMRN {
-			secrets = append(secrets, newSecret(kind, id.Value, masked, hash))
+			secrets = append(secrets, newSecret(kind, value, masked, hash))
 		}
 		k := kind + issuer + string(hash)
 		if seen[k] {
@@ -373,7 +393,7 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 	}
 	if len(e.Patient.Keys) == 0 {
 		msg := "subject has no resident ID (" + ResidentIDSystems[0] + "), insurance number (" + InsuranceSystems[0] + ") or MRN (identifier type MR)"
-		if v.Subject == nil && dr.Subject.Identifier == nil {
+		if v.Subject == nil && dr.GetSubject().GetIdentifier() == nil {
 			msg = "subject does not resolve to a Patient in the message and carries no identifier: include the Patient resource or give subject.identifier"
 		}
 		return nil, &Error{Code: CodeNoIdentity, Path: path, Msg: msg}
@@ -435,15 +455,13 @@ func redactIDError(err error) string {
 	return strings.TrimPrefix(err.Error(), identity.ErrResidentID.Error()+": ")
 }
 
-func isMRN(id fhir.Identifier) bool {
-	if id.Type != nil {
-		for _, c := range id.Type.Coding {
-			if c.Code == "MR" {
-				return true
-			}
+func isMRN(id *dtpb.Identifier) bool {
+	for _, c := range id.GetType().GetCoding() {
+		if c.GetCode().GetValue() == "MR" {
+			return true
 		}
 	}
-	return strings.HasSuffix(id.System, "/mrn")
+	return strings.HasSuffix(id.GetSystem().GetValue(), "/mrn")
 }
 
 func strongest(keys []identity.Key) identity.Key {
@@ -457,21 +475,18 @@ func strongest(keys []identity.Key) identity.Key {
 	return best
 }
 
-func pickIdentifier(ids []fhir.Identifier) *fhir.Identifier {
-	var first *fhir.Identifier
-	for i := range ids {
-		id := &ids[i]
-		if id.Value == "" {
+func pickIdentifier(ids []*dtpb.Identifier) *dtpb.Identifier {
+	var first *dtpb.Identifier
+	for _, id := range ids {
+		if id.GetValue().GetValue() == "" {
 			continue
 		}
-		if id.Use == "official" {
+		if fhir.Code(id.GetUse()) == "official" {
 			return id
 		}
-		if id.Type != nil {
-			for _, c := range id.Type.Coding {
-				if c.Code == "FILL" {
-					return id
-				}
+		for _, c := range id.GetType().GetCoding() {
+			if c.GetCode().GetValue() == "FILL" {
+				return id
 			}
 		}
 		if first == nil {
@@ -492,78 +507,82 @@ func contains(list []string, s string) bool {
 
 func (p *Profiler) observation(r *fhir.ResolvedObservation, performer string) index.Observation {
 	o := r.Obs
-	row := index.Observation{Status: o.Status, Resource: r.Raw}
-	if o.Code != nil {
-		row.CodeDisplay = o.Code.Text
-		for i, c := range o.Code.Coding {
-			if it, ok := p.Catalog.MapCode(performer, c.System, c.Code); ok && row.Item == "" {
+	row := index.Observation{Status: fhir.Code(o.GetStatus())}
+	if o.GetCode() != nil {
+		row.CodeDisplay = o.GetCode().GetText().GetValue()
+		for i, c := range o.GetCode().GetCoding() {
+			system, code := c.GetSystem().GetValue(), c.GetCode().GetValue()
+			if it, ok := p.Catalog.MapCode(performer, system, code); ok && row.Item == "" {
 				row.Item = it.Code
 			}
 			if i == 0 {
-				row.CodeSystem, row.Code = c.System, c.Code
-				if c.Display != "" {
-					row.CodeDisplay = c.Display
+				row.CodeSystem, row.Code = system, code
+				if d := c.GetDisplay().GetValue(); d != "" {
+					row.CodeDisplay = d
 				}
 			}
 		}
 	}
-	eff := o.EffectiveDateTime
-	if eff == "" && o.EffectivePeriod != nil {
-		eff = o.EffectivePeriod.Start
-	}
-	if eff == "" {
-		eff = o.EffectiveInstant
-	}
-	if eff != "" {
-		if t, _, err := fhir.ParseDateTime(eff, p.Location); err == nil {
-			row.Effective = &t
-		}
-	}
+	eff := o.GetEffective()
 	switch {
-	case o.ValueQuantity != nil:
-		if f, err := strconv.ParseFloat(string(o.ValueQuantity.Value), 64); err == nil {
+	case eff.GetDateTime() != nil:
+		t := fhir.Instant(eff.GetDateTime())
+		row.Effective = &t
+	case eff.GetPeriod().GetStart() != nil:
+		t := fhir.Instant(eff.GetPeriod().GetStart())
+		row.Effective = &t
+	case eff.GetInstant() != nil:
+		t := fhir.Instant(eff.GetInstant())
+		row.Effective = &t
+	}
+	val := o.GetValue()
+	switch {
+	case val.GetQuantity() != nil:
+		q := val.GetQuantity()
+		if f, err := strconv.ParseFloat(q.GetValue().GetValue(), 64); err == nil {
 			row.ValueNum = &f
 		}
-		row.Unit = o.ValueQuantity.Unit
+		row.Unit = q.GetUnit().GetValue()
 		if row.Unit == "" {
-			row.Unit = o.ValueQuantity.Code
+			row.Unit = q.GetCode().GetValue()
 		}
-	case o.ValueString != "":
-		s := o.ValueString
+	case val.GetStringValue() != nil:
+		s := val.GetStringValue().GetValue()
 		row.ValueText = &s
-	case o.ValueCodeableConcept != nil:
-		s := o.ValueCodeableConcept.Text
-		if s == "" && len(o.ValueCodeableConcept.Coding) > 0 {
-			s = o.ValueCodeableConcept.Coding[0].Display
+	case val.GetCodeableConcept() != nil:
+		cc := val.GetCodeableConcept()
+		s := cc.GetText().GetValue()
+		if s == "" && len(cc.GetCoding()) > 0 {
+			s = cc.GetCoding()[0].GetDisplay().GetValue()
 			if s == "" {
-				s = o.ValueCodeableConcept.Coding[0].Code
+				s = cc.GetCoding()[0].GetCode().GetValue()
 			}
 		}
 		row.ValueText = &s
-	case o.ValueInteger != nil:
-		f := float64(*o.ValueInteger)
+	case val.GetInteger() != nil:
+		f := float64(val.GetInteger().GetValue())
 		row.ValueNum = &f
-	case o.ValueBoolean != nil:
-		s := strconv.FormatBool(*o.ValueBoolean)
+	case val.GetBoolean() != nil:
+		s := strconv.FormatBool(val.GetBoolean().GetValue())
 		row.ValueText = &s
 	}
-	if len(o.ReferenceRange) > 0 {
-		rr := o.ReferenceRange[0]
-		if rr.Low != nil {
-			if f, err := strconv.ParseFloat(string(rr.Low.Value), 64); err == nil {
+	if rrs := o.GetReferenceRange(); len(rrs) > 0 {
+		rr := rrs[0]
+		if rr.GetLow() != nil {
+			if f, err := strconv.ParseFloat(rr.GetLow().GetValue().GetValue(), 64); err == nil {
 				row.RefLow = &f
 			}
 		}
-		if rr.High != nil {
-			if f, err := strconv.ParseFloat(string(rr.High.Value), 64); err == nil {
+		if rr.GetHigh() != nil {
+			if f, err := strconv.ParseFloat(rr.GetHigh().GetValue().GetValue(), 64); err == nil {
 				row.RefHigh = &f
 			}
 		}
 	}
-	for _, cc := range o.Interpretation {
-		for _, c := range cc.Coding {
+	for _, cc := range o.GetInterpretation() {
+		for _, c := range cc.GetCoding() {
 			if row.Interpretation == "" {
-				row.Interpretation = c.Code
+				row.Interpretation = c.GetCode().GetValue()
 			}
 		}
 	}
@@ -572,26 +591,24 @@ func (p *Profiler) observation(r *fhir.ResolvedObservation, performer string) in
 
 func (p *Profiler) imaging(r *fhir.ResolvedImagingStudy) index.ImagingStudy {
 	s := r.Study
-	row := index.ImagingStudy{Resource: r.Raw}
-	for _, id := range s.Identifier {
-		if strings.HasPrefix(id.Value, "urn:oid:") || id.System == "urn:dicom:uid" {
-			row.StudyUID = strings.TrimPrefix(id.Value, "urn:oid:")
+	var row index.ImagingStudy
+	for _, id := range s.GetIdentifier() {
+		value := id.GetValue().GetValue()
+		if strings.HasPrefix(value, "urn:oid:") || id.GetSystem().GetValue() == "urn:dicom:uid" {
+			row.StudyUID = strings.TrimPrefix(value, "urn:oid:")
 		}
-		if id.Type != nil {
-			for _, c := range id.Type.Coding {
-				if c.Code == "ACSN" {
-					row.Accession = id.Value
-				}
+		for _, c := range id.GetType().GetCoding() {
+			if c.GetCode().GetValue() == "ACSN" {
+				row.Accession = value
 			}
 		}
 	}
-	if len(s.Modality) > 0 {
-		row.Modality = s.Modality[0].Code
+	if ms := s.GetModality(); len(ms) > 0 {
+		row.Modality = ms[0].GetCode().GetValue()
 	}
-	if s.Started != "" {
-		if t, _, err := fhir.ParseDateTime(s.Started, p.Location); err == nil {
-			row.Started = &t
-		}
+	if st := s.GetStarted(); st != nil {
+		t := fhir.Instant(st)
+		row.Started = &t
 	}
 	return row
 }

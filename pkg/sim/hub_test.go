@@ -79,17 +79,20 @@ func TestSimulatedRegionThroughTheHub(t *testing.T) {
 		BatchTimeout: 5 * time.Millisecond, BatchBytes: 16 << 20} // no fixed topic: each message names its own
 	defer w.Close()
 	// A bounded rate, as hospitals publish: the hub indexes reports as they come, so a decision
-	// (made on a report at least 256 reports old) finds its report indexed.
-	pubCtx, pubCancel := context.WithTimeout(context.Background(), 40*time.Second)
+	// (made on a report at least 256 reports old) finds its report indexed. The rate stays well
+	// under what one hub indexes on two shared cores with the validating R4 decoder (a few
+	// hundred reports a second; README "Benchmarks"), so that reports never fall behind the
+	// decisions made on them.
+	pubCtx, pubCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer pubCancel()
-	st, err := sim.Run(pubCtx, g, w, sim.RunOptions{Rate: 250, Total: 3300})
+	st, err := sim.Run(pubCtx, g, w, sim.RunOptions{Rate: 70, Total: 2200})
 	if err != nil {
 		t.Fatalf("publishing: %v", err)
 	}
 	dec, rev := st.ByKind[sim.KindDecision], st.ByKind[sim.KindRevoke]
 	t.Logf("published %d messages in %v: %v", st.Sent, st.Elapsed.Round(time.Millisecond), st.ByKind)
-	if dec < 600 {
-		t.Fatalf("only %d decisions published, want at least 600", dec)
+	if dec < 400 {
+		t.Fatalf("only %d decisions published, want at least 400", dec)
 	}
 
 	// Wait until every decision and revocation is either stored or dead-lettered.
