@@ -4,12 +4,22 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
+
+	"github.com/mrhub/mrhub/pkg/index"
 )
 
 // A report's versions are every distinct content the hub received for it, numbered 1, 2, … in
-// the order received (report_versions). Each keeps its DiagnosticReport as received; the results
+// the order received (report_versions). The history lists them newest first in the report's own
+// version order, the order that decides which version is current (index.CompareRank: numeric
+// meta.versionId, then meta.lastUpdated, issued, status, content hash): its first entry is the
+// current version, and a version that arrived late, older by that order, sits where it belongs
+// (its response.lastModified is still when it was received). The last entry, the oldest, is the
+// report's creation (request POST, 201 Created); the others are updates (PUT, 200 OK).
+//
+// Each version keeps its DiagnosticReport as received; the results
 // (observations, imaging studies) are kept for the current version only. So a version is served
 // as the read serves the report, except:
 //   - the current version is exactly what the read returns (meta.lastUpdated = the report's last
@@ -26,18 +36,19 @@ import (
 type reportVersion struct {
 	report   *row // the report as the read serves it (its current version)
 	version  int
+	rank     string // index.Entry.Rank of the version
 	received time.Time
 	resource []byte
 }
 
-// loadVersions reads the versions of report id, newest first: all of them when vid is 0, else
-// that one. It answers notFound when the report, or that version of it, does not exist.
+// loadVersions reads the versions of report id, newest first by rank: all of them when vid is
+// 0, else that one. It answers notFound when the report, or that version of it, does not exist.
 func (s *Server) loadVersions(ctx context.Context, id string, vid int) ([]reportVersion, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT r.id, r.clock, r.patient_id, r.performer, r.version, r.updated_at, r.current, r.status,
-		       v.version, v.received_at, v.resource
+		       v.version, v.version_rank, v.received_at, v.resource
 		FROM reports r LEFT JOIN report_versions v ON v.report_id = r.id AND ($2 = 0 OR v.version = $2)
-		WHERE r.id = $1 ORDER BY v.version DESC`, id, vid)
+		WHERE r.id = $1`, id, vid)
 	if err != nil {
 		return nil, fmt.Errorf("reading the history of DiagnosticReport %s: %w", id, err)
 	}
@@ -48,14 +59,15 @@ func (s *Server) loadVersions(ctx context.Context, id string, vid int) ([]report
 		found = true
 		rep := &row{}
 		var v *int
+		var rank *string
 		var received *time.Time
 		var res []byte
 		if err := rows.Scan(&rep.ID, &rep.Sort, &rep.PatientID, &rep.Performer, &rep.Version, &rep.Updated, &rep.Current, &rep.Status,
-			&v, &received, &res); err != nil {
+			&v, &rank, &received, &res); err != nil {
 			return nil, fmt.Errorf("reading the history of DiagnosticReport %s: %w", id, err)
 		}
 		if v != nil {
-			out = append(out, reportVersion{report: rep, version: *v, received: *received, resource: res})
+			out = append(out, reportVersion{report: rep, version: *v, rank: *rank, received: *received, resource: res})
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -67,6 +79,7 @@ func (s *Server) loadVersions(ctx context.Context, id string, vid int) ([]report
 	case len(out) == 0:
 		return nil, &notFound{fmt.Sprintf("DiagnosticReport/%s has no version %d", id, vid)}
 	}
+	sort.Slice(out, func(i, j int) bool { return index.CompareRank(out[i].rank, out[j].rank) > 0 })
 	return out, nil
 }
 
@@ -122,7 +135,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		}
 		req := map[string]any{"method": "PUT", "url": "DiagnosticReport/" + id}
 		status := "200 OK"
-		if v.version == 1 {
+		if len(entries) == len(vs)-1 {
 			req = map[string]any{"method": "POST", "url": "DiagnosticReport"}
 			status = "201 Created"
 		}

@@ -123,6 +123,35 @@ func TestHistoryAndVread(t *testing.T) {
 		t.Errorf("history of a single version: %s", str(sb))
 	}
 
+	// An older version arriving late: received second, it is listed after the current version,
+	// as the report's creation.
+	late := testenv.Report{Performer: testenv.HospitalA, ID: "H-3", NID: testenv.NID(1), VersionID: "2", Status: "amended",
+		Note: "amended", Effective: day(22, 8)}
+	lateID := e.ingest(testenv.HospitalA, late.JSON())[0]
+	late.VersionID, late.Status, late.Note = "1", "final", "first"
+	e.ingest(testenv.HospitalA, late.JSON())
+	lb := e.get("/fhir/DiagnosticReport/"+lateID+"/_history", e.clin)
+	if err := v.Validate(lb.body); err != nil {
+		t.Errorf("history does not validate: %v", err)
+	}
+	var lateGot []string
+	lateEntries, _ := path(lb.json(t), "entry").([]any)
+	for _, x := range lateEntries {
+		lateGot = append(lateGot, fmt.Sprintf("%s %s %s", str(path(x, "request.method")), str(path(x, "resource.meta.versionId")),
+			str(path(x, "resource.status"))))
+	}
+	if want := "[PUT 1 amended POST 2 final]"; fmt.Sprint(lateGot) != want {
+		t.Errorf("history with a late older version = %v, want %s", lateGot, want)
+	}
+	// Whatever the arrival order, the first entry of a history is what the read serves.
+	for _, id := range []string{multi, single, lateID} {
+		read := e.get("/fhir/DiagnosticReport/"+id, e.clin).json(t)
+		first := path(e.get("/fhir/DiagnosticReport/"+id+"/_history", e.clin).json(t), "entry.0.resource")
+		if str(read) != str(first) {
+			t.Errorf("report %s: first history entry differs from the read:\n%s\n%s", id, str(first), str(read))
+		}
+	}
+
 	// Errors: OperationOutcome, no retrieval recorded.
 	before = retrievals()
 	for _, c := range []struct {
