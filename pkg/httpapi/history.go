@@ -76,6 +76,8 @@ func (s *Server) loadVersions(ctx context.Context, id string, vid int) ([]report
 	switch {
 	case !found:
 		return nil, &notFound{"DiagnosticReport/" + id + " not found"}
+	case len(out) == 0 && vid == 0:
+		return nil, &notFound{"DiagnosticReport/" + id + " has no stored version"}
 	case len(out) == 0:
 		return nil, &notFound{fmt.Sprintf("DiagnosticReport/%s has no version %d", id, vid)}
 	}
