@@ -1,5 +1,6 @@
 // Package httpapi is the clinician query side of the hub: FHIR R4 REST under /fhir (metadata,
-// read and search of DiagnosticReport, Observation, ImagingStudy and Patient), "recognisable now"
+// read and search of DiagnosticReport, Observation, ImagingStudy and Patient; history and vread
+// of DiagnosticReport), "recognisable now"
 // with cross-hospital interpretation under /api/v1/recognizable, report retrieval under
 // /api/v1/reports/{id}, the audit they write (reminders, retrievals), and the protections in
 // front of them (bearer tokens from package auth, request size limit, per-request timeout,
@@ -20,8 +21,14 @@
 //     corrected, appended); an explicit status filter can return preliminary or withdrawn ones.
 //     Paging is keyset paging on (date, id) plus a snapshot of the first page's time: pages do
 //     not shift, repeat or pick up new rows while reports keep arriving.
-//   - Reading a report (FHIR read or the API) records a retrieval; each recognizable call records
-//     one reminder per item it shows. Both are written before the response is sent. Reminders
+//   - A report's history (GET /fhir/DiagnosticReport/{id}/_history) is a history Bundle of every
+//     version received, newest first; vread (…/_history/{vid}) serves one. The current version
+//     is served as the read serves it; an older one as it was received (scrubbed), its result
+//     references reduced to their display (results are kept for the current version only). A
+//     withdrawal is a version (request PUT, status cancelled or entered-in-error), not a delete.
+//   - Reading a report (FHIR read, history, vread or the API) records a retrieval; each
+//     recognizable call records one reminder per item it shows. Both are written before the
+//     response is sent. Reminders
 //     reach the statistics rollup through folds (stats.FoldReminders): every second while they
 //     are written, and before each statistics answer.
 package httpapi

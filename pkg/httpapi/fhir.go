@@ -379,13 +379,9 @@ func (s *Server) read(rt string) http.HandlerFunc {
 	t := types[rt]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if len(r.URL.Query()) > 0 {
-			for k := range r.URL.Query() {
-				if k != "_format" {
-					s.fail(w, r, badf("parameter %q is not supported on read", k))
-					return
-				}
-			}
+		if err := onlyFormat(r, "read"); err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		id := r.PathValue("id")
 		rec, err := s.loadOne(ctx, t, id)
@@ -415,6 +411,16 @@ func (s *Server) read(rt string) http.HandlerFunc {
 		}
 		writeFHIR(w, http.StatusOK, main[0])
 	}
+}
+
+// onlyFormat refuses every query parameter but _format on interaction (read, vread, history).
+func onlyFormat(r *http.Request, interaction string) error {
+	for k := range r.URL.Query() {
+		if k != "_format" {
+			return badf("parameter %q is not supported on %s", k, interaction)
+		}
+	}
+	return nil
 }
 
 // recordRetrieval writes the 调阅 audit row for opening report row.
@@ -461,6 +467,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 			"versioning":  "no-version",
 			"readHistory": false, "updateCreate": false,
 			"searchParam": sps,
+		}
+		if t.versioned {
+			res["interaction"] = []any{map[string]any{"code": "read"}, map[string]any{"code": "vread"},
+				map[string]any{"code": "history-instance"}, map[string]any{"code": "search-type"}}
+			res["versioning"], res["readHistory"] = "versioned", true
 		}
 		if len(t.includes) > 0 {
 			inc := make([]any, len(t.includes))

@@ -13,7 +13,8 @@ import (
 
 // TestStockFHIRClient drives the FHIR search with the npm package fhir-kit-client
 // (fhirclient/search.mjs): capability statement, search by patient identifier with paging
-// through `next` links, _summary=count, read, and a 400 OperationOutcome for a bad parameter.
+// through `next` links, _summary=count, read, a 400 OperationOutcome for a bad parameter, and
+// the history and vread of a report with three versions (the last one withdrawing it).
 func TestStockFHIRClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	dir, _ := filepath.Abs("fhirclient")
@@ -33,11 +34,13 @@ func TestStockFHIRClient(t *testing.T) {
 	ids := e.ingest(testenv.HospitalA, values...)
 	// Another patient's report must not appear.
 	e.ingest(testenv.HospitalA, testenv.Report{Performer: testenv.HospitalA, ID: "FKC-other", NID: testenv.NID(4243)}.JSON())
+	// Another patient's report, in three versions.
+	multi, _ := versioned(e)
 
 	cmd := exec.Command(node, "search.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MRHUB_FHIR_BASE="+e.srv.URL+"/fhir", "MRHUB_TOKEN="+e.clin,
-		"MRHUB_PATIENT_IDENTIFIER="+residentSystem+"|"+nid)
+		"MRHUB_PATIENT_IDENTIFIER="+residentSystem+"|"+nid, "MRHUB_VERSIONED_REPORT="+multi)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -55,6 +58,18 @@ func TestStockFHIRClient(t *testing.T) {
 		ReadStatus      string   `json:"readStatus"`
 		BadParam        any      `json:"badParam"`
 		BadParamOutcome string   `json:"badParamOutcome"`
+		CanVread        bool     `json:"canVread"`
+		CanHistory      bool     `json:"canHistory"`
+		HistoryType     string   `json:"historyType"`
+		HistoryTotal    int      `json:"historyTotal"`
+		History         []struct {
+			Method, Status, Etag, VersionID, ResourceStatus string
+		} `json:"history"`
+		Vreads []struct {
+			ID, VersionID, Status string
+		} `json:"vreads"`
+		UnknownVersion        any    `json:"unknownVersion"`
+		UnknownVersionOutcome string `json:"unknownVersionOutcome"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("script output %q: %v", out, err)
@@ -94,6 +109,37 @@ func TestStockFHIRClient(t *testing.T) {
 	}
 	if got.BadParam != float64(400) || got.BadParamOutcome != "OperationOutcome" {
 		t.Errorf("bad parameter gave %v (%s), want 400 OperationOutcome", got.BadParam, got.BadParamOutcome)
+	}
+	if !got.CanVread || !got.CanHistory {
+		t.Errorf("CapabilityTool: DiagnosticReport vread %v, history-instance %v; want both", got.CanVread, got.CanHistory)
+	}
+	if got.HistoryType != "history" || got.HistoryTotal != 3 {
+		t.Errorf("history bundle type %q total %d, want history 3", got.HistoryType, got.HistoryTotal)
+	}
+	checkClientHistory(t, multi, got.History, got.Vreads)
+	if got.UnknownVersion != float64(404) || got.UnknownVersionOutcome != "OperationOutcome" {
+		t.Errorf("vread of an unknown version gave %v (%s), want 404 OperationOutcome", got.UnknownVersion, got.UnknownVersionOutcome)
+	}
+}
+
+func checkClientHistory(t *testing.T, multi string, got []struct{ Method, Status, Etag, VersionID, ResourceStatus string },
+	vreads []struct{ ID, VersionID, Status string }) {
+	t.Helper()
+	want := []string{`PUT 200 OK W/"3" 3 entered-in-error`, `PUT 200 OK W/"2" 2 amended`, `POST 201 Created W/"1" 1 final`}
+	var hist []string
+	for _, h := range got {
+		hist = append(hist, fmt.Sprintf("%s %s %s %s %s", h.Method, h.Status, h.Etag, h.VersionID, h.ResourceStatus))
+	}
+	if fmt.Sprint(hist) != fmt.Sprint(want) {
+		t.Errorf("history through the client = %q, want %q", hist, want)
+	}
+	var vr []string
+	for _, v := range vreads {
+		vr = append(vr, fmt.Sprintf("%s %s %s", v.ID, v.VersionID, v.Status))
+	}
+	wantV := []string{multi + " 3 entered-in-error", multi + " 2 amended", multi + " 1 final"}
+	if fmt.Sprint(vr) != fmt.Sprint(wantV) {
+		t.Errorf("vreads through the client = %q, want %q", vr, wantV)
 	}
 }
 

@@ -109,21 +109,10 @@ type row struct {
 // reportResource is the DiagnosticReport the hub serves for r with its observation and imaging
 // study ids (in ordinal order).
 func (s *Server) reportResource(r *row, obs, img []string) (map[string]any, error) {
-	m, err := decodeResource(r.Resource)
+	m, err := s.reportBase(r)
 	if err != nil {
 		return nil, err
 	}
-	scrub(m)
-	m["id"] = r.ID
-	meta, _ := m["meta"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
-	}
-	meta["versionId"] = strconv.Itoa(r.Version)
-	meta["lastUpdated"] = r.Updated.UTC().Format(time.RFC3339Nano)
-	m["meta"] = meta
-	m["subject"] = patientRef(r.PatientID)
-	m["performer"] = []any{s.orgRef(r.Performer)}
 	delete(m, "result")
 	delete(m, "imagingStudy")
 	if len(obs) > 0 {
@@ -140,6 +129,28 @@ func (s *Server) reportResource(r *row, obs, img []string) (map[string]any, erro
 		}
 		m["imagingStudy"] = refs
 	}
+	return m, nil
+}
+
+// reportBase is the stored resource of r scrubbed, with the hub's id, meta (versionId =
+// r.Version, lastUpdated = r.Updated), subject and performer; its result and imagingStudy
+// references are left as scrubbed.
+func (s *Server) reportBase(r *row) (map[string]any, error) {
+	m, err := decodeResource(r.Resource)
+	if err != nil {
+		return nil, err
+	}
+	scrub(m)
+	m["id"] = r.ID
+	meta, _ := m["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["versionId"] = strconv.Itoa(r.Version)
+	meta["lastUpdated"] = r.Updated.UTC().Format(time.RFC3339Nano)
+	m["meta"] = meta
+	m["subject"] = patientRef(r.PatientID)
+	m["performer"] = []any{s.orgRef(r.Performer)}
 	return m, nil
 }
 

@@ -73,6 +73,7 @@ type rtype struct {
 	defaults    func(q *query, hasStatus bool)
 	params      map[string]param
 	includes    []string
+	versioned   bool // served with vread and history-instance (DiagnosticReport)
 }
 
 var finishedReport = []string{"final", "amended", "corrected", "appended"}
@@ -234,6 +235,7 @@ var types = map[string]*rtype{}
 func init() {
 	dr := &rtype{
 		name:        "DiagnosticReport",
+		versioned:   true,
 		from:        "reports r JOIN report_versions v ON v.report_id = r.id AND v.version = r.version",
 		cols:        "r.id, r.clock, r.patient_id, r.performer, r.version, r.updated_at, v.resource, r.current, r.status",
 		sortExpr:    "r.clock",

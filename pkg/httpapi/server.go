@@ -95,6 +95,8 @@ func New(o Options) (*Server, error) {
 		mux.Handle("GET /fhir/"+rt, clin(s.search(rt)))
 		mux.Handle("GET /fhir/"+rt+"/{id}", clin(s.read(rt)))
 	}
+	mux.Handle("GET /fhir/DiagnosticReport/{id}/_history", clin(s.history))
+	mux.Handle("GET /fhir/DiagnosticReport/{id}/_history/{vid}", clin(s.vread))
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not supported: see /fhir/metadata", r.Method, r.URL.Path))
 	})

@@ -14,7 +14,10 @@
 //     version that arrives late never regresses the index; cancelled and entered-in-error
 //     withdraw the report (current = false, a tombstone on the index topic);
 //   - outbox rows (index events, dead letters) and the partition offsets are written in the same
-//     transaction.
+//     transaction. A report's first index event says change "new", every later change of its
+//     current version "version" (a withdrawal is a tombstone with that header), a change of its
+//     patient only "patient_merge"; content already stored publishes nothing
+//     (schemas/events/index-v1.md).
 //
 // Correctness across hub instances comes from PostgreSQL, not process memory: rows are locked
 // FOR UPDATE in key order, and a concurrent insert of the same new report or identifier fails

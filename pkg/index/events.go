@@ -119,11 +119,18 @@ type Querier interface {
 
 // LoadEvents returns the index entries of ids (sorted as given) and whether each is current.
 // Used by Apply and by reindex/backfill to publish the index.
+//
+// An entry's change is "new" when the report row was inserted by the calling transaction
+// (created_at defaults to now(), the transaction's start time), so the first event of a report
+// says "new" even when its first batch carried several versions of it; outside such a
+// transaction (republishing) it is "new" when the report has only ever had one version.
+// Otherwise it is "version".
 func LoadEvents(ctx context.Context, q Querier, ids []string) ([]Event, []bool, error) {
 	rows, err := q.Query(ctx, `
 		SELECT r.id, r.performer, r.identifier_system, r.identifier_value, r.patient_id, p.provisional, r.item, r.kind,
 		       r.code_system, r.code, r.code_display, r.category, r.status, r.current, r.effective, r.issued, r.clock,
-		       r.hr_scope, r.version, r.content_hash, r.source, r.updated_at, (r.max_version = 1 AND r.version = 1),
+		       r.hr_scope, r.version, r.content_hash, r.source, r.updated_at,
+		       (r.created_at = now() OR (r.max_version = 1 AND r.version = 1)),
 		       COALESCE((SELECT json_agg(json_build_object('kind', i.kind, 'issuer', i.issuer, 'masked', i.masked)
 		                          ORDER BY i.kind, i.issuer, i.masked)
 		                 FROM patient_identifiers i WHERE i.patient_id = r.patient_id), '[]')

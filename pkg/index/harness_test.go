@@ -161,6 +161,15 @@ func (h *harness) events(id string) []event {
 	return out
 }
 
+// headersOf lists the headers of evs, for messages.
+func headersOf(evs []event) []map[string]string {
+	out := make([]map[string]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Headers
+	}
+	return out
+}
+
 // lastEvent decodes the latest index event of id (nil when it is a tombstone).
 func (h *harness) lastEvent(id string) (*index.Event, int) {
 	h.t.Helper()

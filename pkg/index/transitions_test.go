@@ -207,6 +207,12 @@ func TestStatusTransitions(t *testing.T) {
 					t.Errorf("event item = %v, want JY001", ev.Item)
 				}
 			}
+			// Labels: the report's first event says new, every later one version (a tombstone too).
+			for i, ev := range evs {
+				if want := map[bool]string{true: "new", false: "version"}[i == 0]; ev.Headers["mrhub-change"] != want {
+					t.Errorf("event %d of %d: mrhub-change = %q, want %q", i+1, len(evs), ev.Headers["mrhub-change"], want)
+				}
+			}
 			if v := evs[len(evs)-1].Headers["mrhub-version"]; v != fmt.Sprint(c.version) {
 				t.Errorf("event header mrhub-version = %q, want %d", v, c.version)
 			}
@@ -309,6 +315,12 @@ func TestOneBatchHoldsManyVersions(t *testing.T) {
 	}
 	if out.New != 1 || out.Versions != 1 || out.History != 1 || out.Unchanged != 1 || out.Events != 1 {
 		t.Errorf("outcome %+v, want new 1, versions 1, history 1, unchanged 1, events 1", *out)
+	}
+	// The report's only event is its first: it says new although the batch stored three versions.
+	if evs := h.events(b.Entries[0].ID); len(evs) != 1 || evs[0].Headers["mrhub-change"] != "new" || evs[0].Headers["mrhub-version"] != "2" {
+		t.Errorf("%d index events, want one with change new, version 2 (headers %v)", len(evs), headersOf(evs))
+	} else if ev, _ := h.lastEvent(b.Entries[0].ID); ev.Change != "new" {
+		t.Errorf("index entry change = %q, want new", ev.Change)
 	}
 	got, _ := h.report(b.Entries[0].ID)
 	if got.Status != "corrected" || got.History != 3 || !bytes.Equal(got.Hash, b.Entries[1].ContentHash) || !slices.Equal(got.ObservationVals, valB) {
