@@ -74,7 +74,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 				h[x.Key] = string(x.Value)
 			}
 		}
-		b.Messages[i] = decisions.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h}
+		b.Messages[i] = decisions.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: h, Time: m.Time}
 	}
 	drain := c.Drain
 	if drain <= 0 {
@@ -84,6 +84,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 	defer cancel()
 	var out *decisions.Outcome
 	backoff := 100 * time.Millisecond
+	pendingLogged := false
 	for {
 		var err error
 		out, err = c.Store.ApplyBatch(wctx, b)
@@ -94,10 +95,19 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 			return fmt.Errorf("decision batch not applied before shutdown deadline: %w", err)
 		}
 		wait := backoff
-		if index.IsContention(err) {
+		switch {
+		case index.IsContention(err):
 			wait = time.Duration(5+rand.IntN(45)) * time.Millisecond
 			c.retried("contention")
-		} else {
+		case errors.Is(err, decisions.ErrReportPending):
+			// The report consumers are behind: wait for them, without growing the backoff.
+			wait = 250 * time.Millisecond
+			if !pendingLogged {
+				c.Log.Info("a decision names a report not indexed yet; waiting for the report consumers", zap.Error(err))
+				pendingLogged = true
+			}
+			c.retried("report_pending")
+		default:
 			// Every per-message refusal is dead-lettered inside the transaction, so what fails the
 			// whole batch is the database itself: pause and retry.
 			c.Log.Warn("writing decisions failed; consumption paused, retrying", zap.Error(err), zap.Duration("backoff", backoff))

@@ -2,6 +2,8 @@ package decisions_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,5 +274,31 @@ func TestCrashAfterDatabaseCommitBeforeOffsetCommitChangesNothing(t *testing.T) 
 	}
 	if got := e.rollup(); got != before || got != "3,3,0,0,6000" {
 		t.Fatalf("rollup %s (before %s), want 3,3,0,0,6000", got, before)
+	}
+}
+
+// TestDecisionWaitsForItsReport: a decision published before its report (the two topics are
+// not ordered with each other) waits for the report instead of being dead-lettered, and is
+// applied once the report is indexed.
+func TestDecisionWaitsForItsReport(t *testing.T) {
+	e := newEnv(t)
+	e.serve()
+	nk := testenv.HospitalA + "|http://his." + testenv.HospitalA + ".example/report-id|LATE-1"
+	sum := sha256.Sum256([]byte(nk))
+	id := hex.EncodeToString(sum[:16])
+	testenv.Publish(t, e.brokers, config.TopicDecisions, testenv.HospitalB, func(int) string { return "k" },
+		decision("w1", id, 1, "recognized", 0, "2026-03-30T10:00:00+08:00"))
+	time.Sleep(2 * time.Second) // the decision consumer has fetched it and waits
+	if n := e.count(`SELECT count(*) FROM decisions`); n != 0 {
+		t.Fatalf("decisions = %d before the report exists", n)
+	}
+	if n := e.count(`SELECT count(*) FROM outbox WHERE topic = $1`, config.TopicDLQ); n != 0 {
+		t.Fatalf("the decision was dead-lettered while its report could still come")
+	}
+	testenv.Publish(t, e.brokers, config.TopicReports, testenv.HospitalA, func(int) string { return "late" },
+		testenv.Report{Performer: testenv.HospitalA, ID: "LATE-1", NID: testenv.NID(1), Effective: time.Date(2026, 3, 28, 8, 30, 0, 0, cst)}.JSON())
+	e.waitCount(1, 60*time.Second, `SELECT count(*) FROM decisions WHERE id = 'w1' AND report_id = $1`, id)
+	if dl := testenv.ReadAll(t, e.brokers, config.TopicDLQ, 1, 2*time.Second); len(dl) != 0 {
+		t.Fatalf("%d dead letters, want none: %s", len(dl), bus.Header(dl[0], bus.HeaderErrorCode))
 	}
 }

@@ -23,7 +23,14 @@ type Message struct {
 	Key       []byte
 	Value     []byte
 	Headers   map[string]string
+	Time      time.Time // the record's Kafka timestamp (zero: unknown)
 }
+
+// ErrReportPending is returned by ApplyBatch, with nothing applied, when a decision names a
+// report the index does not hold yet and the decision was published less than
+// Store.ReportGrace ago: reports and decisions travel on different topics, so a decision can
+// overtake its report while the report consumers catch up. The caller retries the batch.
+var ErrReportPending = errors.New("a decision names a report that is not indexed yet")
 
 // Batch is what one consumer transaction applies.
 type Batch struct {
@@ -76,6 +83,10 @@ func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcom
 			return err
 		}
 		if rej != nil {
+			if rej.Code == "decision.unknown_report" && s.ReportGrace > 0 && !m.Time.IsZero() && s.now().Sub(m.Time) < s.ReportGrace {
+				return fmt.Errorf("%w (%s[%d]@%d, published %s ago; dead-lettered after %s)", ErrReportPending,
+					m.Topic, m.Partition, m.Offset, s.now().Sub(m.Time).Round(time.Second), s.ReportGrace)
+			}
 			dead = append(dead, deadLetter(s.DLQ, m, rej))
 			out.Results = append(out.Results, "rejected:"+rej.Code)
 			continue

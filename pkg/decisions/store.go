@@ -61,7 +61,16 @@ type Store struct {
 	Now     func() time.Time // default time.Now
 	// FutureSkew is how far in the future decided_at may be (clock skew), default 5 minutes.
 	FutureSkew time.Duration
+	// ReportGrace is how long, from its publication, a decision whose report is not indexed
+	// yet waits for it before it is dead-lettered as decision.unknown_report (consumer
+	// batches only; 0: no wait). See ErrReportPending.
+	ReportGrace time.Duration
 }
+
+// DefaultReportGrace is the hub's ReportGrace: long enough for the report consumers to catch
+// up after a restart or a burst, short enough that a decision on a report that will never come
+// holds its partition only briefly.
+const DefaultReportGrace = 2 * time.Minute
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {

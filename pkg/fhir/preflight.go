@@ -1,6 +1,8 @@
 package fhir
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 )
@@ -237,6 +239,21 @@ func (p *scanner) str(path string) ([]byte, bool) {
 	return nil, p.syntax("unterminated string")
 }
 
+// unescape returns the text of a JSON string's raw bytes (escapes resolved);
+// the bytes were already checked by str.
+func unescape(raw []byte) []byte {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw
+	}
+	var s string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if json.Unmarshal(q, &s) != nil {
+		return raw
+	}
+	return []byte(s)
+}
+
 func isHex4(b []byte) bool {
 	for _, c := range b {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
@@ -265,6 +282,7 @@ func (p *scanner) object(depth int, path string) bool {
 		if !ok {
 			return false
 		}
+		key = unescape(key)
 		dup := false
 		if seen != nil {
 			_, dup = seen[string(key)]
@@ -298,7 +316,7 @@ func (p *scanner) object(depth int, path string) bool {
 			if !ok {
 				return false
 			}
-			p.rootType = string(v)
+			p.rootType = string(unescape(v))
 		} else if !p.value(depth, joinPath(path, string(key))) {
 			return false
 		}

@@ -90,7 +90,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 		Metrics:       telemetry.NewMetrics(reg),
 		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
 		Decisions:     telemetry.NewDecisionMetrics(reg),
-		DecisionStore: &decisions.Store{Pool: pool, Catalog: cat, Hasher: hasher, DLQ: cfg.TopicDLQ},
+		DecisionStore: &decisions.Store{Pool: pool, Catalog: cat, Hasher: hasher, DLQ: cfg.TopicDLQ, ReportGrace: decisions.DefaultReportGrace},
 		Kafka:         sec,
 	}, nil
 }

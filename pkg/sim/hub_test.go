@@ -78,11 +78,9 @@ func TestSimulatedRegionThroughTheHub(t *testing.T) {
 	w := &kafka.Writer{Addr: kafka.TCP(cfg.KafkaBrokers...), Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond, BatchBytes: 16 << 20} // no fixed topic: each message names its own
 	defer w.Close()
-	// A bounded rate, as hospitals publish: the hub indexes reports as they come, so a decision
-	// (made on a report at least 256 reports old) finds its report indexed. The rate stays well
-	// under what one hub indexes on two shared cores with the validating R4 decoder (a few
-	// hundred reports a second; README "Benchmarks"), so that reports never fall behind the
-	// decisions made on them.
+	// A bounded rate, as hospitals publish. A decision (made on a report at least 256 reports
+	// old) that overtakes its report while the report consumers catch up waits for it
+	// (decisions.Store.ReportGrace); the rate keeps that backlog short on two shared cores.
 	pubCtx, pubCancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer pubCancel()
 	st, err := sim.Run(pubCtx, g, w, sim.RunOptions{Rate: 70, Total: 2200})
