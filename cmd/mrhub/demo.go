@@ -204,7 +204,7 @@ func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]stri
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -q          # the published index\n", kafkaAddr, kcat, config.TopicIndex)
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -e -f '%%h\\n'        # dead letters with their reasons\n", kafkaAddr, kcat, config.TopicDLQ)
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -f '%%k %%s\\n'  # simulated decisions\n", kafkaAddr, kcat, config.TopicDecisions)
-	fmt.Fprintf(&sb, "  mrhub publish --brokers %s%s --source %s ../shared/fhir/examples/hl7-r4-examples/Bundle\n", kafkaAddr, publishSecurityFlags(cfg), region.Institutions[0].Code)
+	fmt.Fprintf(&sb, "  mrhub publish --brokers %s%s --source %s docs/examples\n", kafkaAddr, publishSecurityFlags(cfg), region.Institutions[0].Code)
 	fmt.Fprintf(&sb, "\nCtrl-C stops everything; running `make demo` again resumes with the data kept.\n\n")
 	fmt.Print(sb.String())
 }
