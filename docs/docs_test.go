@@ -253,6 +253,7 @@ func subtree(all []section, i int) string {
 }
 
 var (
+	commonFlagsRE  = regexp.MustCompile(`(?i)common\s+flags`)
 	commandHeading = regexp.MustCompile("^`?mrhub ([a-z]+(?: [a-z]+)?)`?$")
 	flagCell       = regexp.MustCompile("`--?([a-z][a-z0-9-]*)")
 )
@@ -301,7 +302,7 @@ func TestCommandsAndFlagsDocumented(t *testing.T) {
 		}
 		body := subtree(secs, i)
 		fl := tableFlags(body)
-		if strings.Contains(strings.ToLower(body), "common flags") {
+		if commonFlagsRE.MatchString(body) {
 			for f := range common {
 				fl[f] = true
 			}
@@ -342,7 +343,7 @@ func TestCommandsAndFlagsDocumented(t *testing.T) {
 	}
 
 	// Every command line quoted in the documents.
-	invocation := regexp.MustCompile(`(?:^|[\s/(=])mrhub +([a-z][a-z-]*)(.*)`)
+	invocation := regexp.MustCompile(`(?:^|[\s(=]|bin/)mrhub +([a-z][a-z-]*)(\s.*|$)`)
 	checked := 0
 	for _, f := range markdownFiles(t) {
 		code, _ := snippets(f, read(t, f))
@@ -511,6 +512,8 @@ func scanSources(t *testing.T, re *regexp.Regexp, dirs ...string) map[string]str
 	return out
 }
 
+var metricsHeading = regexp.MustCompile(`(?i)metrics|指标`)
+
 const codePrefixes = `fhir|kafka|profile|rights|identity|index|internal|decision`
 
 // TestDeadLetterCodesDocumented: every rejection code of the code (reports and decisions) is
@@ -551,7 +554,20 @@ func TestMetricsDocumented(t *testing.T) {
 				t.Errorf("%s: add the metric `%s` (registered in %s) to the metrics table: what it counts and an alert worth setting", f, m, src)
 			}
 		}
-		for _, m := range named.FindAllString(doc, -1) {
+		// Names in the metrics section must be metrics (elsewhere mrhub_ also starts file and
+		// database names).
+		metricsSection := ""
+		secs := sections(doc)
+		for i, sec := range secs {
+			if metricsHeading.MatchString(sec.heading) {
+				metricsSection = subtree(secs, i)
+				break
+			}
+		}
+		if metricsSection == "" {
+			t.Errorf("%s: no section whose heading names metrics (Metrics and alerts / 指标与告警)", f)
+		}
+		for _, m := range named.FindAllString(metricsSection, -1) {
 			base := m
 			for _, suf := range []string{"_bucket", "_sum", "_count"} {
 				if _, ok := metrics[base]; !ok {
@@ -567,7 +583,7 @@ func TestMetricsDocumented(t *testing.T) {
 
 // TestRoutesDocumented: every literal HTTP route pattern of the code is listed in docs/reference.md.
 func TestRoutesDocumented(t *testing.T) {
-	routes := scanSources(t, regexp.MustCompile(`"((?:GET|POST|PUT|DELETE|PATCH) /[^"\s]*)"(?:\s*[^+\s]|\s*$)`), "pkg")
+	routes := scanSources(t, regexp.MustCompile(`"((?:GET|POST|PUT|DELETE|PATCH) /[^"\s\\]*)"(?:\s*[^+\s]|\s*$)`), "pkg")
 	if len(routes) < 8 {
 		t.Fatalf("found only %d routes; the scan is broken", len(routes))
 	}
