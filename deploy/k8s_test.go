@@ -243,7 +243,7 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	memLimit := quantity(t, scalar(get(hubC, "resources", "limits", "memory")))
 	if memLimit < 300<<20 {
-		t.Errorf("memory limit %d bytes is below the README's 300 MB RSS figure", memLimit)
+		t.Errorf("memory limit %d bytes is below the 300 MB RSS of docs/benchmarks.md", memLimit)
 	}
 	for _, e := range list(get(hubC, "env")) {
 		if scalar(get(e, "name")) == "GOMEMLIMIT" {

@@ -2,7 +2,7 @@ package deploy
 
 // Security in transit in the deployment files: every variable they name (comments included, so
 // the commented optional settings and the SASL_SSL variant of compose.yaml cannot rot) is one
-// pkg/config reads; the README's configuration reference lists every variable pkg/config reads;
+// pkg/config reads; docs/reference.md's configuration reference lists every variable pkg/config reads;
 // env.example's hub security settings pass config.Validate without an INSECURE warning. The
 // Kubernetes side (files mounted from Secrets, Validate on each container's environment) is in
 // k8s_test.go.
@@ -116,16 +116,16 @@ func hasPrefixed(vars map[string]bool, prefix string) bool {
 	return false
 }
 
-// TestREADMEConfigurationReference: the README's "Configuration" section lists every variable
+// TestReferenceConfiguration: docs/reference.md's "Configuration" section lists every variable
 // pkg/config reads, and every MRHUB_* it lists is read somewhere in the hub's source (the
 // broker, demo and test variables are not pkg/config's). "`MRHUB_X_CERT_FILE` / `_KEY_FILE`"
 // abbreviates MRHUB_X_KEY_FILE.
-func TestREADMEConfigurationReference(t *testing.T) {
+func TestReferenceConfiguration(t *testing.T) {
 	vars := configEnvVars(t)
-	readme := readFile(t, filepath.Join(root, "README.md"))
+	readme := readFile(t, filepath.Join(root, "docs", "reference.md"))
 	start := strings.Index(readme, "\n## Configuration\n")
 	if start < 0 {
-		t.Fatal("README.md has no \"## Configuration\" section")
+		t.Fatal("docs/reference.md has no \"## Configuration\" section")
 	}
 	section := readme[start+1:]
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
@@ -133,13 +133,13 @@ func TestREADMEConfigurationReference(t *testing.T) {
 	}
 	for _, v := range keys(vars) {
 		if !strings.Contains(section, "`"+v+"`") {
-			t.Errorf("README \"Configuration\" does not list %s, which pkg/config reads", v)
+			t.Errorf("docs/reference.md \"Configuration\" does not list %s, which pkg/config reads", v)
 		}
 	}
 	// Every MRHUB_ string literal of the Go sources outside deploy/.
 	inSource := map[string]bool{}
 	lit := regexp.MustCompile(`"(MRHUB_[A-Z0-9_]+)"`)
-	for _, dir := range []string{"cmd", "pkg", "consumers"} {
+	for _, dir := range []string{"cmd", "pkg", "consumers", "tests"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -176,13 +176,13 @@ func TestREADMEConfigurationReference(t *testing.T) {
 					}
 				}
 				if full == "" {
-					t.Errorf("README \"Configuration\": %s after %s names no variable the source reads", name, last)
+					t.Errorf("docs/reference.md \"Configuration\": %s after %s names no variable the source reads", name, last)
 				}
 				continue
 			}
 			last = name
 			if strings.HasPrefix(name, "MRHUB_") && !vars[name] && !inSource[name] {
-				t.Errorf("README \"Configuration\" lists %s, which no Go source reads", name)
+				t.Errorf("docs/reference.md \"Configuration\" lists %s, which no Go source reads", name)
 			}
 		}
 	}

@@ -204,9 +204,22 @@ func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]stri
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -q          # the published index\n", kafkaAddr, kcat, config.TopicIndex)
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -e -f '%%h\\n'        # dead letters with their reasons\n", kafkaAddr, kcat, config.TopicDLQ)
 	fmt.Fprintf(&sb, "  kcat -C -b %s%s -t %s -o -5 -e -f '%%k %%s\\n'  # simulated decisions\n", kafkaAddr, kcat, config.TopicDecisions)
-	fmt.Fprintf(&sb, "  mrhub publish --brokers %s%s --source %s ../shared/fhir/examples/hl7-r4-examples/Bundle\n", kafkaAddr, publishSecurityFlags(cfg), region.Institutions[0].Code)
+	// docs/examples/lab-collection-bundle.json is a report of 清溪区第二人民医院 (QX002).
+	if lab, ok := institutionByRegionCode(region, "QX002"); ok {
+		fmt.Fprintf(&sb, "  ./bin/mrhub publish --brokers %s%s --source %s docs/examples/lab-collection-bundle.json\n", kafkaAddr, publishSecurityFlags(cfg), lab)
+	}
 	fmt.Fprintf(&sb, "\nCtrl-C stops everything; running `make demo` again resumes with the data kept.\n\n")
 	fmt.Print(sb.String())
+}
+
+// institutionByRegionCode returns the code of the institution with the region code rc.
+func institutionByRegionCode(r *catalog.Region, rc string) (string, bool) {
+	for _, in := range r.Institutions {
+		if in.RegionCode == rc {
+			return in.Code, true
+		}
+	}
+	return "", false
 }
 
 func envOr(name, def string) string {

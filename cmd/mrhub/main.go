@@ -1,4 +1,5 @@
-// Command mrhub is the exam-result mutual-recognition hub. See README.md for every subcommand.
+// Command mrhub is the exam-result mutual-recognition hub. docs/reference.md describes every
+// subcommand, flag and environment variable.
 package main
 
 import (
@@ -32,7 +33,7 @@ var commands = map[string]command{
 	"simulate": {"publish a synthetic workload of the seeded region", runSimulate},
 	"reindex":  {"rebuild the index from mrhub.reports.v1 (from an offset or time), optionally republish mrhub.index.v1", runReindex},
 	"review":   {"identity review queue: `review list`, `review accept ID`, `review reject ID`", runReview},
-	"bench":    {"benchmarks: `bench ingest`, `bench query`", runBench},
+	"bench":    {"benchmarks: `bench ingest`, `bench query`, `bench stats`", runBench},
 	"token":    {"API tokens: `token create --role his|clinician|bureau|admin --org CODE`, `token list`, `token revoke --id N`", runToken},
 }
 
@@ -74,7 +75,7 @@ func usage() {
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\n`mrhub <command> -h` lists a command's flags; environment variables are in README.md.")
+	fmt.Fprintln(os.Stderr, "\n`mrhub <command> -h` lists a command's flags; environment variables are in docs/reference.md.")
 }
 
 // loadConfig parses the common flags over the environment and validates.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mrhub/mrhub/pkg/auth"
+	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/dashboard"
 	"github.com/mrhub/mrhub/pkg/httpapi"
@@ -46,12 +47,11 @@ func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err 
 	return routes, func() { api.Close() }, nil
 }
 
-// demoTokens creates one API token per role for the demo banner, each for an institution (or
-// the district, for the bureau) of the seeded region.
+// demoTokens creates one API token per role for the demo banner, each for the demo institution
+// (the bureau's token reads that institution's district).
 func demoTokens(ctx context.Context, h *hub.Hub) (map[string]string, error) {
-	r := h.Catalog.Region()
-	orgs := map[string]string{"his": r.Institutions[0].Code, "clinician": r.Institutions[0].Code,
-		"bureau": r.Institutions[0].Code, "admin": r.Institutions[0].Code}
+	org := demoInstitution(h.Catalog.Region())
+	orgs := map[string]string{"his": org, "clinician": org, "bureau": org, "admin": org}
 	out := map[string]string{}
 	for role, org := range orgs {
 		t, err := auth.Create(ctx, h.Pool, role, org, 30*24*time.Hour)
@@ -61,6 +61,24 @@ func demoTokens(ctx context.Context, h *hub.Hub) (map[string]string, error) {
 		out[role] = t
 	}
 	return out, nil
+}
+
+// demoInstitution is the institution the demo's tokens belong to: the lead hospital of the
+// region's first medical community by code (清溪区人民医院 in the synthetic region, as README.md's
+// tour says), else the first institution.
+func demoInstitution(r *catalog.Region) string {
+	first := ""
+	for _, c := range r.Communities {
+		if c.LeadCode != "" && (first == "" || c.Code < first) {
+			first = c.Code
+		}
+	}
+	for _, c := range r.Communities {
+		if c.Code == first {
+			return c.LeadCode
+		}
+	}
+	return r.Institutions[0].Code
 }
 
 // serverGCPercent is the garbage collector's target for the long-running commands (serve, demo

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Topic names of the message contract (README "Topics").
+// Topic names of the message contract (docs/integration.md "Topics").
 const (
 	TopicReports   = "mrhub.reports.v1"
 	TopicDLQ       = "mrhub.dlq.v1"

@@ -35,7 +35,7 @@ const (
 	CodeNoTime             = "profile.no_time"
 )
 
-// Identifier systems the profile recognises (README "Identifier systems").
+// Identifier systems the profile recognises (docs/integration.md "Identifier systems").
 var (
 	ResidentIDSystems  = []string{"http://mrhub.example/sid/resident-id", "urn:oid:2.16.156.10011.1.3"}
 	InsuranceSystems   = []string{"http://mrhub.example/sid/insurance", "urn:oid:2.16.156.10011.1.9"}
