@@ -13,7 +13,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/hub"
+	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/replay"
 )
 
@@ -46,6 +48,36 @@ func runReindex(ctx context.Context, args []string) error {
 	}
 	defer h.Close()
 	return replay.Run(ctx, h, o)
+}
+
+func runRehash(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("rehash", args, nil)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	h, err := hub.Open(ctx, cfg, log)
+	if err != nil {
+		return explainDB(err)
+	}
+	defer h.Close()
+	start := time.Now()
+	last := start
+	st, err := profile.Rehash(ctx, h.Pool, fhir.NewDecoder(cfg.Location()), func(st profile.RehashStats) {
+		if time.Since(last) >= 2*time.Second {
+			last = time.Now()
+			fmt.Printf("%6.1fs  %d reports read, %d rehashed\n", time.Since(start).Seconds(), st.Reports, st.Rehashed)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("rehash: %w", err)
+	}
+	fmt.Printf("rehash: %d reports read in %s: %d rehashed, %d unchanged, %d withdrawn kept as they were\n",
+		st.Reports, time.Since(start).Round(time.Millisecond), st.Rehashed, st.Unchanged, st.Skipped)
+	return nil
 }
 
 func runReview(ctx context.Context, args []string) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -239,13 +240,12 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	// SHA-256 of the unmasked bytes would let anyone holding the stored resource and the
 	// published content_hash recover the masked digits by trying the few million candidates.
 	used := make([]bool, len(secrets))
-	h := sha256.New()
 	raw, err := canonical(dr, v.Path)
 	if err != nil {
 		return nil, err
 	}
 	e.Resource = redact(raw, secrets, used)
-	h.Write(e.Resource)
+	var obs, img [][]byte
 	for _, r := range v.Results {
 		o := p.observation(r, performer)
 		raw, err := canonical(r.Obs, r.Path)
@@ -253,8 +253,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 			return nil, err
 		}
 		o.Resource = redact(raw, secrets, used)
-		h.Write([]byte{0})
-		h.Write(o.Resource)
+		obs = append(obs, o.Resource)
 		e.Observations = append(e.Observations, o)
 	}
 	for _, s := range v.Imaging {
@@ -264,18 +263,42 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 			return nil, err
 		}
 		m.Resource = redact(raw, secrets, used)
-		h.Write([]byte{1})
-		h.Write(m.Resource)
+		img = append(img, m.Resource)
 		e.Imaging = append(e.Imaging, m)
 	}
+	var masked [][]byte
 	for i, u := range used {
 		if u {
-			h.Write([]byte{2})
-			h.Write(secrets[i].hash)
+			masked = append(masked, secrets[i].hash)
 		}
 	}
-	e.ContentHash = h.Sum(nil)
+	e.ContentHash = ContentHash(e.Resource, obs, img, masked)
 	return e, nil
+}
+
+// ContentHash is the content hash of a report version: SHA-256 over the stored (canonical,
+// masked) report, its results in order and its imaging studies in order, each with a kind
+// byte, and the keyed hashes of the identity numbers masked in them, sorted. Equal content
+// gives an equal hash whatever the order the subject listed its identifiers in.
+func ContentHash(report []byte, results, imaging, maskedKeyHashes [][]byte) []byte {
+	h := sha256.New()
+	h.Write(report)
+	for _, r := range results {
+		h.Write([]byte{0})
+		h.Write(r)
+	}
+	for _, r := range imaging {
+		h.Write([]byte{1})
+		h.Write(r)
+	}
+	ks := slices.Clone(maskedKeyHashes)
+	slices.SortFunc(ks, bytes.Compare)
+	ks = slices.CompactFunc(ks, bytes.Equal)
+	for _, k := range ks {
+		h.Write([]byte{2})
+		h.Write(k)
+	}
+	return h.Sum(nil)
 }
 
 // canonical returns the canonical JSON of a decoded resource (fhir.Canonical).
