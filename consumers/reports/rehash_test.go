@@ -12,10 +12,11 @@ import (
 	"github.com/mrhub/mrhub/pkg/testenv"
 )
 
-// TestRehashAdoptsTheContentRule: a database whose reports were hashed and stored as the
-// publisher's own bytes (as a hub without the canonical rule kept them) is rehashed in place to
-// exactly the hash the hub computes at ingest; afterwards the same content, sent again in
-// another serialisation, is no new version and publishes nothing.
+// TestRehashAdoptsTheContentRule: a database whose reports were hashed over the publisher's own
+// bytes (as a hub without the canonical rule hashed them) is rehashed in place to exactly the
+// hash the hub computes at ingest, whatever the serialisation of the stored report; afterwards
+// the same content, sent again in another serialisation, is no new version and publishes
+// nothing.
 func TestRehashAdoptsTheContentRule(t *testing.T) {
 	e := newEnv(t)
 	e.serve(e.cfg)
@@ -52,8 +53,8 @@ func TestRehashAdoptsTheContentRule(t *testing.T) {
 	if err := e.pool.QueryRow(t.Context(), `SELECT r.content_hash, v.resource::text FROM reports r JOIN report_versions v ON v.report_id = r.id WHERE r.id = $1`, id).Scan(&got, &now); err != nil {
 		t.Fatal(err)
 	}
-	if string(now) != string(stored) {
-		t.Errorf("rehash did not store the canonical form:\n got %s\nwant %s", now, stored)
+	if string(now) != string(publisher) {
+		t.Errorf("rehash changed the stored report:\n got %s\nwant %s", now, publisher)
 	}
 	if string(got) != string(want) {
 		t.Fatalf("rehash gave %x, the hub hashes the same content %x", got, want)

@@ -65,3 +65,28 @@ func BenchmarkParseMessage100K(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCanonical writes the canonical form of the bench report and its 8 results, as the
+// profile does for every report it indexes.
+func BenchmarkCanonical(b *testing.B) {
+	data, err := os.ReadFile("testdata/bench-cbc-bundle.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := ParseMessage(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := m.Reports[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Canonical(r.Report, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range r.Results {
+			if _, err := Canonical(o.Obs, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -32,43 +32,38 @@ func Marshal(res proto.Message) ([]byte, error) {
 	return marshaller().MarshalResource(res)
 }
 
-// Canonical returns the canonical form of a resource: the FHIR JSON that two
-// messages share exactly when they carry the same content. It is the
-// library's compact serialisation of the decoded resource (so key order,
-// whitespace, escapes and reference spellings that decode alike serialise
-// alike) after these normalisations:
+// Canonical returns the canonical form of a resource: bytes that two messages share exactly
+// when they carry the same content. It is the deterministic protobuf serialisation of the
+// resource as the library decoded it into its R4 protos — so key order, whitespace, escapes
+// and reference spellings that decode alike give the same bytes — after these normalisations
+// of a copy (res itself is not changed):
 //
-//   - meta.lastUpdated and meta.source of the resource are dropped: they
-//     describe the exporter's copy, not the report (meta.versionId,
-//     profile, security and tag stay);
-//   - the UTC offsets "+00:00" and "-00:00" of a dateTime, instant or time
-//     are written "Z" (FHIR: the same instant, the same zone); other offsets
-//     stay as sent, since the local time they carry is part of the value;
-//   - a decimal's exponent is written in one way ("1.50E+2" → "1.50e2"); its
-//     digits, and so its precision, stay as sent: FHIR treats 1.0 and 1.00
-//     as different values;
+//   - meta.lastUpdated and meta.source of the resource are dropped: they describe the
+//     exporter's copy, not the report (meta.versionId, profile, security and tag stay);
+//   - the UTC offsets "+00:00" and "-00:00" of a dateTime or instant are written "Z" (FHIR: the
+//     same instant, the same zone); other offsets stay as sent, since the local time they carry
+//     is part of the value;
+//   - a decimal's exponent is written in one way ("1.50E+2" → "1.50e2"); its digits, and so
+//     its precision, stay as sent: FHIR treats 1.0 and 1.00 as different values;
+//   - mask, when not nil, rewrites every string value (the hub masks identity numbers with it,
+//     so that the form of stored, masked resources is the form of the received ones);
 //
-// and contained resources are normalised the same way. Canonical changes res
-// in place only where the change is invisible to FHIR (the zone and exponent
-// spellings); meta is restored before it returns.
-func Canonical(res proto.Message) ([]byte, error) {
-	normalize(res.ProtoReflect())
-	m := res.ProtoReflect()
-	fd := m.Descriptor().Fields().ByName("meta")
-	if fd != nil && m.Has(fd) {
-		orig, ok := m.Get(fd).Message().Interface().(*dtpb.Meta)
-		if ok && (orig.GetLastUpdated() != nil || orig.GetSource() != nil) {
-			trimmed := proto.Clone(orig).(*dtpb.Meta)
-			trimmed.LastUpdated, trimmed.Source = nil, nil
-			if proto.Size(trimmed) == 0 {
+// and contained resources are normalised the same way. The serialisation is stable for one
+// version of the library's R4 protos; after an upgrade that changes them, stored hashes are
+// recomputed (mrhub rehash).
+func Canonical(res proto.Message, mask func(string) string) ([]byte, error) {
+	c := proto.Clone(res)
+	m := c.ProtoReflect()
+	if fd := m.Descriptor().Fields().ByName("meta"); fd != nil && m.Has(fd) {
+		if meta, ok := m.Get(fd).Message().Interface().(*dtpb.Meta); ok {
+			meta.LastUpdated, meta.Source = nil, nil
+			if proto.Size(meta) == 0 {
 				m.Clear(fd)
-			} else {
-				m.Set(fd, protoreflect.ValueOfMessage(trimmed.ProtoReflect()))
 			}
-			defer m.Set(fd, protoreflect.ValueOfMessage(orig.ProtoReflect()))
 		}
 	}
-	return Marshal(res)
+	normalize(m, mask)
+	return proto.MarshalOptions{Deterministic: true}.Marshal(c)
 }
 
 var (
@@ -78,9 +73,8 @@ var (
 	anyName      = (&anypb.Any{}).ProtoReflect().Descriptor().FullName()
 )
 
-// normalize rewrites, in m and every message below it, the spellings that
-// Canonical documents.
-func normalize(m protoreflect.Message) {
+// normalize rewrites, in m and every message below it, what Canonical documents.
+func normalize(m protoreflect.Message, mask func(string) string) {
 	switch m.Descriptor().FullName() {
 	case dateTimeName:
 		if x, ok := m.Interface().(*dtpb.DateTime); ok && isUTCOffset(x.Timezone) {
@@ -99,23 +93,28 @@ func normalize(m protoreflect.Message) {
 		if a, ok := m.Interface().(*anypb.Any); ok {
 			cr := &bcrpb.ContainedResource{}
 			if a.UnmarshalTo(cr) == nil {
-				normalize(cr.ProtoReflect())
+				normalize(cr.ProtoReflect(), mask)
 				_ = a.MarshalFrom(cr)
 			}
 		}
 		return
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
-		}
-		if fd.IsList() {
+		switch {
+		case fd.Kind() == protoreflect.StringKind && mask != nil && !fd.IsList() && !fd.IsMap():
+			if s := v.String(); s != "" {
+				if t := mask(s); t != s {
+					m.Set(fd, protoreflect.ValueOfString(t))
+				}
+			}
+		case fd.Message() == nil || fd.IsMap():
+		case fd.IsList():
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
-				normalize(l.Get(i).Message())
+				normalize(l.Get(i).Message(), mask)
 			}
-		} else if !fd.IsMap() {
-			normalize(v.Message())
+		default:
+			normalize(v.Message(), mask)
 		}
 		return true
 	})

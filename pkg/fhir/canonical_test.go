@@ -24,13 +24,13 @@ func canonicalReports(t *testing.T, data []byte) []string {
 	var out []string
 	for _, r := range m.Reports {
 		var b bytes.Buffer
-		c, err := fhir.Canonical(r.Report)
+		c, err := fhir.Canonical(r.Report, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.Write(c)
 		for _, o := range r.Results {
-			c, err := fhir.Canonical(o.Obs)
+			c, err := fhir.Canonical(o.Obs, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,4 +98,28 @@ func TestCanonicalKeepsMeaning(t *testing.T) {
 func examplesDirOK() (string, error) {
 	dir, err := fhirschema.SharedDir()
 	return filepath.Join(dir, "examples"), err
+}
+
+// TestCanonicalMasksACopy: mask rewrites string values in the canonical form only; the decoded
+// resource is left as it was.
+func TestCanonicalMasksACopy(t *testing.T) {
+	in := testenv.Report{Performer: testenv.HospitalA, ID: "C-3", NID: testenv.NID(7), Note: "secret-123"}.JSON()
+	m, err := fhir.ParseMessage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Reports[0].Report
+	before, _ := fhir.Marshal(r)
+	plain, _ := fhir.Canonical(r, nil)
+	masked, err := fhir.Canonical(r, func(s string) string { return strings.ReplaceAll(s, "secret-123", "******") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := fhir.Marshal(r)
+	if bytes.Equal(plain, masked) || !bytes.Contains(plain, []byte("secret-123")) || bytes.Contains(masked, []byte("secret-123")) {
+		t.Fatalf("mask not applied to the canonical form")
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatalf("Canonical changed the resource:\n%s\n%s", before, after)
+	}
 }

@@ -34,6 +34,7 @@ type Message struct {
 type ReportView struct {
 	Path    string // FHIR path of the report, e.g. "Bundle.entry[2].resource" or "DiagnosticReport"
 	FullURL string // the report's Bundle.entry.fullUrl ("" for a root report)
+	Raw     []byte // the report's own JSON as received (contained resources included)
 	Report  *drpb.DiagnosticReport
 	// Subject is the resolved subject (nil if not a Patient, display-only, or not in the message).
 	Subject *ptpb.Patient
@@ -57,12 +58,14 @@ type ReportView struct {
 // ResolvedObservation is a result Observation found in the message.
 type ResolvedObservation struct {
 	Path string
+	Raw  []byte // its JSON as received
 	Obs  *obspb.Observation
 }
 
 // ResolvedImagingStudy is an ImagingStudy found in the message.
 type ResolvedImagingStudy struct {
 	Path  string
+	Raw   []byte // its JSON as received
 	Study *ispb.ImagingStudy
 }
 
@@ -136,7 +139,7 @@ func (c *collector) ReportValidationWarning(string, error) error { return nil }
 // references of each DiagnosticReport inside the message. The returned error
 // is always an *Error: the first problem found, with its FHIR path.
 func (d *Decoder) ParseMessage(data []byte) (*Message, error) {
-	rt, perr := preflight(data)
+	rt, spans, perr := preflightSpans(data, true)
 	if perr != nil {
 		if perr.Path != "" && rt != "" {
 			perr.Path = rt + "." + perr.Path
@@ -157,7 +160,7 @@ func (d *Decoder) ParseMessage(data []byte) (*Message, error) {
 		return nil, err
 	}
 	m := &Message{RootType: rt, Root: root}
-	r := &resolver{}
+	r := &resolver{spans: spans, root: rt}
 	switch x := root.GetOneofResource().(type) {
 	case *bcrpb.ContainedResource_Bundle:
 		r.walk(x.Bundle, "Bundle", nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,7 +22,24 @@ const maxDepth = 64
 // that strings are UTF-8 and nesting is bounded (CodeInvalid). It returns the
 // root's resourceType when the root object names one with a plain string.
 func preflight(data []byte) (rootType string, err *Error) {
+	rt, _, err := preflightSpans(data, false)
+	return rt, err
+}
+
+// preflightSpans is preflight that also returns, when spans is set, the bytes of every object
+// at a resource position — the root, each "….resource" and each "….contained[n]" — by its
+// path from the root ("" for the root, "entry[0].resource", "entry[0].resource.contained[1]").
+func preflightSpans(data []byte, spans bool) (rootType string, raw map[string][]byte, err *Error) {
 	p := &scanner{data: data}
+	if spans {
+		p.spans = map[string][]byte{}
+	}
+	rt, err := p.run()
+	return rt, p.spans, err
+}
+
+func (p *scanner) run() (rootType string, err *Error) {
+	data := p.data
 	p.ws()
 	if p.pos >= len(data) {
 		return "", &Error{Code: CodeNotJSON, Msg: "empty message: want a JSON object"}
@@ -60,6 +78,7 @@ type scanner struct {
 	err      *Error
 	rootType string
 	keys     [][]byte // keys of the open objects, stacked
+	spans    map[string][]byte
 }
 
 func (p *scanner) ws() {
@@ -98,7 +117,14 @@ func (p *scanner) value(depth int, path string) bool {
 		if depth >= maxDepth {
 			return p.invalid(path, "elements nested deeper than "+strconv.Itoa(maxDepth)+" levels")
 		}
-		return p.object(depth+1, path)
+		start := p.pos
+		if !p.object(depth+1, path) {
+			return false
+		}
+		if p.spans != nil && resourcePosition(path) {
+			p.spans[path] = p.data[start:p.pos]
+		}
+		return true
 	case c == '[':
 		if depth >= maxDepth {
 			return p.invalid(path, "elements nested deeper than "+strconv.Itoa(maxDepth)+" levels")
@@ -139,6 +165,16 @@ func (p *scanner) value(depth int, path string) bool {
 		return p.number()
 	}
 	return p.syntax("unexpected character " + strconv.QuoteRune(rune(p.data[p.pos])))
+}
+
+// resourcePosition reports whether an object at path holds a resource: the root, a Bundle
+// entry's resource, or a contained resource.
+func resourcePosition(path string) bool {
+	if path == "" || path == "resource" || strings.HasSuffix(path, ".resource") {
+		return true
+	}
+	i := strings.LastIndexByte(path, '.')
+	return strings.HasPrefix(path[i+1:], "contained[")
 }
 
 func (p *scanner) lit(s string) bool {

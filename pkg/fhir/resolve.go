@@ -40,6 +40,16 @@ type resolver struct {
 	all     []*entry // every resource of the message, contained ones included
 	reports []*entry
 	err     *Error
+	spans   map[string][]byte // bytes of each resource as received, by path below the root
+	root    string            // the root's type: the first step of every path
+}
+
+// raw returns the bytes of the resource at path as received.
+func (r *resolver) raw(path string) []byte {
+	if path == r.root {
+		return r.spans[""]
+	}
+	return r.spans[strings.TrimPrefix(path, r.root+".")]
 }
 
 func (r *resolver) walk(b *bcrpb.Bundle, path string, parent *scope) {
@@ -325,7 +335,7 @@ func (r *resolver) conditional(ref string) (*entry, string) {
 
 func (r *resolver) view(e *entry) *ReportView {
 	dr := e.res.(*drpb.DiagnosticReport)
-	v := &ReportView{Path: e.path, FullURL: e.fullURL, Report: dr, PerformerRefs: dr.GetPerformer()}
+	v := &ReportView{Path: e.path, FullURL: e.fullURL, Raw: r.raw(e.path), Report: dr, PerformerRefs: dr.GetPerformer()}
 	// one resolves a reference element; it returns nil for display-only
 	// references and records unresolved literal ones.
 	one := func(ref *dtpb.Reference, path string, from *entry, want string) *entry {
@@ -375,12 +385,12 @@ func (r *resolver) view(e *entry) *ReportView {
 	}
 	for i, ref := range dr.GetResult() {
 		if t := one(ref, e.path+".result["+strconv.Itoa(i)+"]", e, "Observation"); t != nil {
-			v.Results = append(v.Results, &ResolvedObservation{Path: t.path, Obs: t.res.(*obspb.Observation)})
+			v.Results = append(v.Results, &ResolvedObservation{Path: t.path, Raw: r.raw(t.path), Obs: t.res.(*obspb.Observation)})
 		}
 	}
 	for i, ref := range dr.GetImagingStudy() {
 		if t := one(ref, e.path+".imagingStudy["+strconv.Itoa(i)+"]", e, "ImagingStudy"); t != nil {
-			v.Imaging = append(v.Imaging, &ResolvedImagingStudy{Path: t.path, Study: t.res.(*ispb.ImagingStudy)})
+			v.Imaging = append(v.Imaging, &ResolvedImagingStudy{Path: t.path, Raw: r.raw(t.path), Study: t.res.(*ispb.ImagingStudy)})
 		}
 	}
 	for i, ref := range dr.GetSpecimen() {

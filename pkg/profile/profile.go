@@ -234,36 +234,38 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	sum := sha256.Sum256([]byte(e.NaturalKey))
 	e.ID = hex.EncodeToString(sum[:16])
 
-	// Content and results, stored in their canonical form (fhir.Canonical: equal content in any
-	// serialisation gives the same bytes) with identity numbers masked (see redact). The content
-	// hash covers what is stored plus the keyed hash of every number masked in it: a plain
-	// SHA-256 of the unmasked bytes would let anyone holding the stored resource and the
-	// published content_hash recover the masked digits by trying the few million candidates.
+	// Content and results are stored as received with identity numbers masked (see redact).
+	// The content hash is taken over their canonical form (fhir.Canonical: equal content in any
+	// serialisation gives the same bytes), masked the same way, plus the keyed hash of every
+	// number masked in them: a plain SHA-256 of the unmasked content would let anyone holding
+	// the stored resource and the published content_hash recover the masked digits by trying
+	// the few million candidates.
 	used := make([]bool, len(secrets))
-	raw, err := canonical(dr, v.Path)
+	mask := func(s string) string { return string(redact([]byte(s), secrets, used)) }
+	e.Resource = redact(v.Raw, secrets, used)
+	rep, err := canonical(dr, v.Path, mask)
 	if err != nil {
 		return nil, err
 	}
-	e.Resource = redact(raw, secrets, used)
 	var obs, img [][]byte
 	for _, r := range v.Results {
 		o := p.observation(r, performer)
-		raw, err := canonical(r.Obs, r.Path)
+		o.Resource = redact(r.Raw, secrets, used)
+		c, err := canonical(r.Obs, r.Path, mask)
 		if err != nil {
 			return nil, err
 		}
-		o.Resource = redact(raw, secrets, used)
-		obs = append(obs, o.Resource)
+		obs = append(obs, c)
 		e.Observations = append(e.Observations, o)
 	}
 	for _, s := range v.Imaging {
 		m := p.imaging(s)
-		raw, err := canonical(s.Study, s.Path)
+		m.Resource = redact(s.Raw, secrets, used)
+		c, err := canonical(s.Study, s.Path, mask)
 		if err != nil {
 			return nil, err
 		}
-		m.Resource = redact(raw, secrets, used)
-		img = append(img, m.Resource)
+		img = append(img, c)
 		e.Imaging = append(e.Imaging, m)
 	}
 	var masked [][]byte
@@ -272,13 +274,14 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 			masked = append(masked, secrets[i].hash)
 		}
 	}
-	e.ContentHash = ContentHash(e.Resource, obs, img, masked)
+	e.ContentHash = ContentHash(rep, obs, img, masked)
 	return e, nil
 }
 
-// ContentHash is the content hash of a report version: SHA-256 over the stored (canonical,
-// masked) report, its results in order and its imaging studies in order, each with a kind
-// byte, and the keyed hashes of the identity numbers masked in them, sorted. Equal content
+// ContentHash is the content hash of a report version: SHA-256 over the canonical form
+// (fhir.Canonical, identity numbers masked) of the report, its results in order and its
+// imaging studies in order, each with a kind byte, and the keyed hashes of the identity
+// numbers masked in them, sorted. Equal content
 // gives an equal hash whatever the order the subject listed its identifiers in.
 func ContentHash(report []byte, results, imaging, maskedKeyHashes [][]byte) []byte {
 	h := sha256.New()
@@ -301,9 +304,9 @@ func ContentHash(report []byte, results, imaging, maskedKeyHashes [][]byte) []by
 	return h.Sum(nil)
 }
 
-// canonical returns the canonical JSON of a decoded resource (fhir.Canonical).
-func canonical(res proto.Message, path string) ([]byte, error) {
-	b, err := fhir.Canonical(res)
+// canonical returns the canonical form of a decoded resource (fhir.Canonical).
+func canonical(res proto.Message, path string, mask func(string) string) ([]byte, error) {
+	b, err := fhir.Canonical(res, mask)
 	if err != nil {
 		return nil, &fhir.Error{Code: fhir.CodeInvalid, Path: path, Msg: "resource cannot be serialised: " + err.Error()}
 	}

@@ -3,7 +3,6 @@ package profile
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -21,10 +20,11 @@ type RehashStats struct {
 }
 
 // Rehash recomputes, in the database, the content hash of every report's current version
-// under the hub's content rule (ContentHash over the canonical form), and rewrites the stored
-// report, results and imaging studies in that form. A database filled by a hub that hashed
-// other bytes (the publisher's own serialisation) then treats a resend of the same content,
-// in any serialisation, as the same version, and nothing new is published or versioned.
+// under the hub's content rule (ContentHash over the canonical form of the stored report,
+// results and imaging studies). A database filled by a hub that hashed other bytes (the
+// publisher's own serialisation, or another version of the R4 protos) then treats a resend of
+// the same content, in any serialisation, as the same version, and nothing new is published or
+// versioned.
 //
 // It works page by page, each page in its own transaction with the reports locked, so it
 // may run while the hub runs. What it cannot recompute keeps its hash: older versions
@@ -157,7 +157,7 @@ func rehashPage(ctx context.Context, tx pgx.Tx, dec *fhir.Decoder, after string,
 			if err != nil {
 				return nil, fmt.Errorf("report %s: stored %s does not decode: %w", s.id, what, err)
 			}
-			return fhir.Canonical(res)
+			return fhir.Canonical(res, nil) // stored resources are masked already
 		}
 		rep, err := canon(s.report, "report")
 		if err != nil {
@@ -177,7 +177,7 @@ func rehashPage(ctx context.Context, tx pgx.Tx, dec *fhir.Decoder, after string,
 		}
 		var masked [][]byte
 		for _, k := range keys[s.patient] {
-			if bytes.Contains(rep, k[0]) || anyContains(results, k[0]) || anyContains(imaging, k[0]) {
+			if bytes.Contains(s.report, k[0]) || anyContains(s.results, k[0]) || anyContains(s.imaging, k[0]) {
 				masked = append(masked, k[1])
 			}
 		}
@@ -189,19 +189,8 @@ func rehashPage(ctx context.Context, tx pgx.Tx, dec *fhir.Decoder, after string,
 		if _, err := tx.Exec(ctx, `UPDATE reports SET content_hash = $2 WHERE id = $1`, s.id, h); err != nil {
 			return 0, after, fmt.Errorf("report %s: %w", s.id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE report_versions SET content_hash = $3, resource = $4 WHERE report_id = $1 AND version = $2`,
-			s.id, s.version, h, json.RawMessage(rep)); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE report_versions SET content_hash = $3 WHERE report_id = $1 AND version = $2`, s.id, s.version, h); err != nil {
 			return 0, after, fmt.Errorf("report %s version %d: %w", s.id, s.version, err)
-		}
-		for i, r := range results {
-			if _, err := tx.Exec(ctx, `UPDATE observations SET resource = $3 WHERE report_id = $1 AND ordinal = $2`, s.id, i+1, json.RawMessage(r)); err != nil {
-				return 0, after, fmt.Errorf("report %s result %d: %w", s.id, i+1, err)
-			}
-		}
-		for i, r := range imaging {
-			if _, err := tx.Exec(ctx, `UPDATE imaging_studies SET resource = $3 WHERE report_id = $1 AND ordinal = $2`, s.id, i+1, json.RawMessage(r)); err != nil {
-				return 0, after, fmt.Errorf("report %s imaging study %d: %w", s.id, i+1, err)
-			}
 		}
 		st.Rehashed++
 	}
