@@ -51,8 +51,9 @@
 // Canonical serialises a resource so that equal content gives equal bytes
 // whatever the publisher's key order, whitespace, escapes, UTC spelling or
 // exponent spelling, without meta.lastUpdated and meta.source; see its doc
-// comment for the exact rule. The hub stores reports in that form and hashes
-// it to tell a resend from a new version.
+// comment for the exact rule. The hub hashes it to tell a resend from a new
+// version; ReportView.Raw and the resolved results' Raw are the bytes as
+// received, which the hub stores.
 //
 // ParseDateTime parses date/dateTime/instant strings of search parameters;
 // Instant and CalendarDate read the library's time protos.
