@@ -47,10 +47,10 @@ func patientOf(t *testing.T, bundle []byte) genPatient {
 	var b struct {
 		Entry []struct {
 			Resource struct {
-				ResourceType string `json:"resourceType"`
-				BirthDate    string `json:"birthDate"`
+				ResourceType string          `json:"resourceType"`
+				BirthDate    string          `json:"birthDate"`
 				Name         json.RawMessage `json:"name"` // a string in other resources
-				Identifier []struct {
+				Identifier   []struct {
 					System string `json:"system"`
 					Value  string `json:"value"`
 				} `json:"identifier"`
