@@ -79,8 +79,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// applies and commits batch n. The writer takes batches one at a time and in order, so
 	// offsets are still committed in order and only after their database commit. A batch in
 	// hand is finished even when ctx ends meanwhile: apply and commit under a drain deadline.
-	w := c.startWriter(ctx)
-	err := c.loop.Run(ctx, func(msgs []kafka.Message) error {
+	lctx, stopLoop := context.WithCancel(ctx) // the writer stops the loop when it fails
+	defer stopLoop()
+	w := c.startWriter(ctx, stopLoop)
+	err := c.loop.Run(lctx, func(msgs []kafka.Message) error {
 		start := time.Now()
 		return w.submit(ctx, decoded{msgs: msgs, b: c.build(msgs), start: start})
 	})
@@ -111,7 +113,7 @@ type writer struct {
 	err    error
 }
 
-func (c *Consumer) startWriter(ctx context.Context) *writer {
+func (c *Consumer) startWriter(ctx context.Context, stopLoop func()) *writer {
 	w := &writer{jobs: make(chan decoded), failed: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
@@ -119,6 +121,7 @@ func (c *Consumer) startWriter(ctx context.Context) *writer {
 			if err := c.write(ctx, d); err != nil {
 				w.err = err
 				close(w.failed)
+				stopLoop() // the loop may be waiting for messages that will not come
 				for range w.jobs { // decoded batches after a failure are neither applied nor committed: redelivered
 				}
 				return
