@@ -84,7 +84,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	w := c.startWriter(ctx, stopLoop)
 	err := c.loop.Run(lctx, func(msgs []kafka.Message) error {
 		start := time.Now()
-		return w.submit(ctx, decoded{msgs: msgs, b: c.build(msgs), start: start})
+		b := c.build(msgs)
+		return w.submit(ctx, decoded{msgs: msgs, b: b, decode: time.Since(start)})
 	})
 	if werr := w.close(); werr != nil {
 		return werr // the write failure, rather than errWriterStopped
@@ -97,9 +98,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // decoded is a batch ready to write.
 type decoded struct {
-	msgs  []kafka.Message
-	b     *index.Batch
-	start time.Time
+	msgs   []kafka.Message
+	b      *index.Batch
+	decode time.Duration // time spent decoding it
 }
 
 // errWriterStopped stops the fetch loop when the writer failed; Run returns the writer's error.
@@ -121,7 +122,7 @@ func (c *Consumer) startWriter(ctx context.Context, stopLoop func()) *writer {
 			if err := c.write(ctx, d); err != nil {
 				w.err = err
 				close(w.failed)
-				stopLoop() // the loop may be waiting for messages that will not come
+				stopLoop()         // the loop may be waiting for messages that will not come
 				for range w.jobs { // decoded batches after a failure are neither applied nor committed: redelivered
 				}
 				return
@@ -163,7 +164,7 @@ func (c *Consumer) reportLag() {
 
 // write applies and commits one decoded batch.
 func (c *Consumer) write(ctx context.Context, d decoded) error {
-	msgs, b, start := d.msgs, d.b, d.start
+	msgs, b, start := d.msgs, d.b, time.Now()
 	drain := c.Drain
 	if drain <= 0 {
 		drain = 15 * time.Second
@@ -183,7 +184,7 @@ func (c *Consumer) write(ctx context.Context, d decoded) error {
 	if err := c.loop.Commit(wctx, msgs); err != nil {
 		return err
 	}
-	c.observe(msgs, b, out, time.Since(start))
+	c.observe(msgs, b, out, d.decode+time.Since(start)) // without the wait for the batch before it
 	return nil
 }
 
