@@ -133,8 +133,8 @@ func (c *Consumer) startWriter(ctx context.Context, stopLoop func()) *writer {
 }
 
 // submit hands d to the writer, waiting while the writer is busy with the batch before it. A
-// batch decoded after ctx ended is dropped (not applied, not committed: redelivered), so that
-// shutdown finishes at most the batch already in the writer's hands.
+// batch not handed over before ctx ends is dropped (not applied, not committed: redelivered), so
+// that shutdown finishes at most the batch already in the writer's hands.
 func (w *writer) submit(ctx context.Context, d decoded) error {
 	if ctx.Err() != nil {
 		return nil
@@ -144,6 +144,8 @@ func (w *writer) submit(ctx context.Context, d decoded) error {
 		return nil
 	case <-w.failed:
 		return errWriterStopped
+	case <-ctx.Done():
+		return nil
 	}
 }
 
