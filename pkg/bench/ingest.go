@@ -166,8 +166,11 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 	rss := peakRSSMB()
 	fmt.Fprintf(out, "end to end: %d reports in %.1fs = %.0f reports/s (indexed %d, observations %d), peak RSS %d MB\n",
 		*n, e2e.Seconds(), rate, indexed, obs, rss)
-	steady := float64(int64(*n)-doneAtFirst) / (e2e - firstCommit).Seconds()
-	fmt.Fprintf(out, "ramp: first commit after %.1fs (%d reports); from there to the last commit %.0f reports/s (steady state); the whole-run rate above is the one compared\n",
+	steady := "—" // everything came with the first commit seen
+	if rest := e2e - firstCommit; rest > 0 && int64(*n) > doneAtFirst {
+		steady = fmt.Sprintf("%.0f reports/s", float64(int64(*n)-doneAtFirst)/rest.Seconds())
+	}
+	fmt.Fprintf(out, "ramp: first commit after %.1fs (%d reports); from there to the last commit %s (steady state); the whole-run rate above is the one compared\n",
 		firstCommit.Seconds(), doneAtFirst, steady)
 
 	// Raw: COPY the same rows straight into a fresh database with the same schema.
