@@ -75,12 +75,85 @@ func (c *Consumer) Run(ctx context.Context) error {
 				zap.Error(err), zap.Duration("backoff", backoff))
 			c.retried(stage)
 		}}
-	// A batch in hand is finished even when ctx ends meanwhile: apply and commit under a drain deadline.
-	err := c.loop.Run(ctx, func(msgs []kafka.Message) error { return c.handle(ctx, msgs) })
+	// Two stages: the loop fetches and decodes batch n+1 on the worker pool while the writer
+	// applies and commits batch n. The writer takes batches one at a time and in order, so
+	// offsets are still committed in order and only after their database commit. A batch in
+	// hand is finished even when ctx ends meanwhile: apply and commit under a drain deadline.
+	lctx, stopLoop := context.WithCancel(ctx) // the writer stops the loop when it fails
+	defer stopLoop()
+	w := c.startWriter(ctx, stopLoop)
+	err := c.loop.Run(lctx, func(msgs []kafka.Message) error {
+		start := time.Now()
+		b := c.build(msgs)
+		return w.submit(ctx, decoded{msgs: msgs, b: b, decode: time.Since(start)})
+	})
+	if werr := w.close(); werr != nil {
+		return werr // the write failure, rather than errWriterStopped
+	}
 	if errors.Is(err, batch.ErrReaderClosed) {
 		return nil // the reader ended: closed, or a replay reached its end
 	}
 	return err
+}
+
+// decoded is a batch ready to write.
+type decoded struct {
+	msgs   []kafka.Message
+	b      *index.Batch
+	decode time.Duration // time spent decoding it
+}
+
+// errWriterStopped stops the fetch loop when the writer failed; Run returns the writer's error.
+var errWriterStopped = errors.New("batch writer stopped")
+
+// writer applies and commits decoded batches in the order submitted, one at a time.
+type writer struct {
+	jobs   chan decoded
+	failed chan struct{} // closed when a write failed; err holds why
+	done   chan struct{}
+	err    error
+}
+
+func (c *Consumer) startWriter(ctx context.Context, stopLoop func()) *writer {
+	w := &writer{jobs: make(chan decoded), failed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for d := range w.jobs {
+			if err := c.write(ctx, d); err != nil {
+				w.err = err
+				close(w.failed)
+				stopLoop()         // the loop may be waiting for messages that will not come
+				for range w.jobs { // decoded batches after a failure are neither applied nor committed: redelivered
+				}
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// submit hands d to the writer, waiting while the writer is busy with the batch before it. A
+// batch not handed over before ctx ends is dropped (not applied, not committed: redelivered), so
+// that shutdown finishes at most the batch already in the writer's hands.
+func (w *writer) submit(ctx context.Context, d decoded) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	select {
+	case w.jobs <- d:
+		return nil
+	case <-w.failed:
+		return errWriterStopped
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// close waits for the batch in hand and returns the writer's error, if any.
+func (w *writer) close() error {
+	close(w.jobs)
+	<-w.done
+	return w.err
 }
 
 func (c *Consumer) reportLag() {
@@ -91,10 +164,9 @@ func (c *Consumer) reportLag() {
 	c.Metrics.Lag.WithLabelValues(st.Topic, st.ClientID).Set(float64(st.Lag))
 }
 
-// handle decodes, applies and commits one batch.
-func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
-	start := time.Now()
-	b := c.build(msgs)
+// write applies and commits one decoded batch.
+func (c *Consumer) write(ctx context.Context, d decoded) error {
+	msgs, b, start := d.msgs, d.b, time.Now()
 	drain := c.Drain
 	if drain <= 0 {
 		drain = 15 * time.Second
@@ -114,7 +186,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 	if err := c.loop.Commit(wctx, msgs); err != nil {
 		return err
 	}
-	c.observe(msgs, b, out, time.Since(start))
+	c.observe(msgs, b, out, d.decode+time.Since(start)) // without the wait for the batch before it
 	return nil
 }
 

@@ -4,9 +4,10 @@
 // redelivers the batch, which the index recognises (ingest_offsets) and skips.
 //
 // Each Consumer owns a kafka-go group reader; the group gives every partition to exactly one
-// reader, and a Consumer handles one batch at a time, so the order within a partition is kept and
+// reader, and a Consumer writes one batch at a time, so the order within a partition is kept and
 // concurrency is bounded by the number of Consumers (not by the number of messages). Decoding
-// inside a batch runs on a bounded pool of workers.
+// inside a batch runs on a bounded pool of workers, and overlaps the write of the batch before
+// it: each Consumer holds at most one batch being written and one decoded batch waiting.
 //
 // Bad input never blocks a partition: a message that cannot be indexed becomes a dead letter
 // (written to the outbox with the batch, relayed to mrhub.dlq.v1 with its reason) and its offset

@@ -54,13 +54,21 @@ func NewReader(c ReaderConfig) (*kafka.Reader, error) {
 		maxBytes = 1 << 20
 	}
 	cfg := kafka.ReaderConfig{
-		Brokers:                c.Brokers,
-		GroupID:                c.GroupID,
-		Topic:                  c.Topic,
-		MinBytes:               1,
-		MaxBytes:               maxBytes * 4,
-		MaxWait:                250 * time.Millisecond,
-		ReadBatchTimeout:       2 * time.Second,
+		Brokers:  c.Brokers,
+		GroupID:  c.GroupID,
+		Topic:    c.Topic,
+		MinBytes: 1,
+		// One fetch carries at most the largest accepted message (a larger first batch still
+		// comes whole, as the fetch protocol guarantees): the broker builds each response in
+		// memory, and an embedded broker shares the hub's memory limit.
+		MaxBytes: maxBytes,
+		MaxWait:  250 * time.Millisecond,
+		// kafka-go arms this deadline before each message of a fetch response and counts the time
+		// the message waits for the consumer to take it (a queue of QueueCapacity): a consumer
+		// writing a batch for longer than this abandons every partition's fetch, and the broker
+		// rebuilds and resends up to MaxBytes from the same offset. It is set well above a
+		// batch's write time; a broken connection still fails at once (reset, EOF).
+		ReadBatchTimeout:       30 * time.Second,
 		StartOffset:            kafka.FirstOffset,
 		CommitInterval:         0,
 		HeartbeatInterval:      1 * time.Second,
