@@ -149,25 +149,25 @@ func (s *Server) recognizable(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var pids []int64
-	if strings.Contains(pv, "|") {
-		ids, err := s.patientsByIdentifier(ctx, pv)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+	err := s.reading(ctx, func(ctx context.Context) error {
+		if strings.Contains(pv, "|") {
+			ids, err := s.patientsByIdentifier(ctx, pv)
+			pids = ids
+			return err
 		}
-		pids = ids
-	} else {
 		id, err := parsePatientRef(pv)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
-		if live, ok, err := s.livePatient(ctx, id); err != nil {
-			s.fail(w, r, err)
-			return
-		} else if ok {
+		live, ok, err := s.livePatient(ctx, id)
+		if ok {
 			pids = []int64{live}
 		}
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	resp, err := s.Recognize(ctx, p, pids, items)
 	if err != nil {
@@ -194,7 +194,13 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		itemCodes = append(itemCodes, it.Code)
 	}
 
-	reps, obs, masked, err := s.loadPatient(ctx, pids)
+	var reps []*repRow
+	var obs []*obsRow
+	var masked []string
+	err := s.reading(ctx, func(ctx context.Context) (err error) {
+		reps, obs, masked, err = s.loadPatient(ctx, pids)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +322,7 @@ func (s *Server) loadPatient(ctx context.Context, pids []int64) (reps []*repRow,
 		o.unit, o.ref_low, o.ref_high, o.interpretation
 		FROM observations o WHERE `+cond+` ORDER BY o.effective DESC, o.id LIMIT 20000`, arg)
 	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
-	br := s.pool.SendBatch(ctx, b)
+	br := s.rd(ctx).SendBatch(ctx, b)
 	reps, err = collect(br, func(rows pgx.Rows) (*repRow, error) {
 		x := &repRow{}
 		return x, rows.Scan(&x.ID, &x.Item, &x.Status, &x.Current, &x.Clock, &x.Effective, &x.Issued, &x.Performer, &x.HRMark, &x.CodeSystem, &x.Code, &x.CodeDisplay)
@@ -402,12 +408,15 @@ func collect[T any](br pgx.BatchResults, scan func(pgx.Rows) (T, error)) ([]T, e
 // the retrieval.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec, err := s.loadOne(ctx, types["DiagnosticReport"], r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	main, inc, err := s.render(ctx, "DiagnosticReport", []*row{rec}, true, true)
+	var rec *row
+	var main, inc []map[string]any
+	err := s.reading(ctx, func(ctx context.Context) (err error) {
+		if rec, err = s.loadOne(ctx, types["DiagnosticReport"], r.PathValue("id")); err != nil {
+			return err
+		}
+		main, inc, err = s.render(ctx, "DiagnosticReport", []*row{rec}, true, true)
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
