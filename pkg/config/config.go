@@ -27,10 +27,10 @@ type Config struct {
 	// (MRHUB_DATABASE_REPLICA_URLS, comma separated): the HTTP read paths use them, writes never.
 	DatabaseReplicaURLs []string
 	ReplicaMaxLag       time.Duration // MRHUB_REPLICA_MAX_LAG: a replica further behind is skipped until it catches up
-	HTTPAddr     string   // MRHUB_HTTP_ADDR
-	GroupID      string   // MRHUB_GROUP_ID: consumer group of the hub instances
-	IDKeyHex     string   // MRHUB_ID_KEY: hex HMAC key for identity numbers (≥ 16 bytes)
-	IDKeyFile    string   // MRHUB_ID_KEY_FILE: file holding the hex key (created by the demo)
+	HTTPAddr            string        // MRHUB_HTTP_ADDR
+	GroupID             string        // MRHUB_GROUP_ID: consumer group of the hub instances
+	IDKeyHex            string        // MRHUB_ID_KEY: hex HMAC key for identity numbers (≥ 16 bytes)
+	IDKeyFile           string        // MRHUB_ID_KEY_FILE: file holding the hex key (created by the demo)
 
 	TopicReports string
 	TopicDLQ     string

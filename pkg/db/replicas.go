@@ -373,7 +373,7 @@ func ReplicaFailure(err error) bool {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash shutdown, cannot connect now
-			pe.Code == "53300",                     // too many connections
+			pe.Code == "53300",                       // too many connections
 			pe.Code == "40001" || pe.Code == "40P01": // conflict with recovery
 			return true
 		}
