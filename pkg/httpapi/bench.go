@@ -49,6 +49,7 @@ type BenchOptions struct {
 	Warmup       time.Duration // clients run this long, unmeasured, before the measuring time (default 15 s)
 	Floor        time.Duration // after the HTTP phase, time the database reads of recognizable alone (0: skip)
 	Reuse        string        // name of a database kept by an earlier run (-keep) to query instead of loading a new one
+	ReplicaURL   string        // a streaming replica of DatabaseURL's server: the API reads from it (its bench database), as MRHUB_DATABASE_REPLICA_URLS does
 	View         string        // view of the recognizable requests: "" (the default, summary) or full
 	CPUProfile   string        // write a CPU profile of the measuring phase here
 	MemProfile   string        // write an allocation profile (after the measuring phase) here
@@ -79,6 +80,7 @@ func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.SearchPct, "search-pct", o.SearchPct, "percent of requests that are FHIR searches (0: recognizable only)")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "run the clients this long, unmeasured, before measuring (0: none)")
 	fs.DurationVar(&o.Floor, "floor", o.Floor, "after the HTTP phase, time recognizable's database reads alone for this long (0: skip)")
+	fs.StringVar(&o.ReplicaURL, "replica", "", "URL of a streaming replica of -db's server: the API's reads go to it (the bench database's name replaces the URL's)")
 	fs.StringVar(&o.View, "view", "", "view parameter of the recognizable requests (summary, the API's default, or full)")
 	fs.StringVar(&o.Reuse, "reuse", "", "query a database kept by an earlier -keep run (its name) instead of loading a new one; it is kept")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measuring phase (server and clients) to this file")
@@ -193,7 +195,14 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "database:", settings)
 	}
 
-	api, err := New(Options{Pool: pool, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
+	var reads *db.Router
+	if o.ReplicaURL != "" {
+		if reads, err = benchReplica(ctx, pool, o, u.Path, stdout); err != nil {
+			return err
+		}
+		defer reads.Close()
+	}
+	api, err := New(Options{Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
 	if err != nil {
 		return err
 	}
@@ -403,6 +412,39 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "query qps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d rss_mb=%d\n",
 		float64(len(all))/o.Duration.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), errs[0].Load()+errs[1].Load(), rss)
 	return nil
+}
+
+// benchReplica routes the API's reads to the bench database on the replica o.ReplicaURL (pool
+// of o.DBMaxConns) once the replica has replayed the load, and prints where reads went at the end.
+func benchReplica(ctx context.Context, pool *pgxpool.Pool, o BenchOptions, dbPath string, stdout io.Writer) (*db.Router, error) {
+	ru, err := url.Parse(o.ReplicaURL)
+	if err != nil {
+		return nil, fmt.Errorf("-replica: %w", err)
+	}
+	ru.Path = dbPath
+	reads, err := db.NewRouter(ctx, pool, []string{ru.String()}, db.RouterOptions{MaxConns: int32(o.DBMaxConns)})
+	if err != nil {
+		return nil, err
+	}
+	lsn, err := reads.PrimaryLSN(ctx)
+	if err != nil {
+		reads.Close()
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		reads.Check(ctx)
+		if p, rep := reads.Pick(ctx, lsn, 0); rep != nil && p != pool {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			reads.Close()
+			return nil, fmt.Errorf("-replica %s: not up with the load replayed after 10 minutes (%+v)", db.ReplicaName(ru.String()), reads.States())
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(stdout, "reads go to the replica %s (pool of %d; writes and the database_floor line stay on the primary)\n", db.ReplicaName(ru.String()), o.DBMaxConns)
+	return reads, nil
 }
 
 // benchFloor measures what the database part of "recognisable now" costs on its own: as many
