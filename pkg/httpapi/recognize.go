@@ -56,20 +56,25 @@ type PatientJSON struct {
 	Identifiers []string `json:"identifiers"`
 }
 
-// ItemJSON is the answer for one catalogue item.
+// ItemJSON is the answer for one catalogue item (view=full).
 type ItemJSON struct {
-	Item         string       `json:"item"`
-	Name         string       `json:"name"`
-	NameEn       string       `json:"name_en,omitempty"`
-	Kind         string       `json:"kind"`
-	ValidityDays int          `json:"validity_days"`
-	PriceCents   int64        `json:"price_cents"`
-	Recognizable bool         `json:"recognizable"`
-	Reason       string       `json:"reason,omitempty"` // why not, when not recognizable
-	ReasonText   string       `json:"reason_text,omitempty"`
-	Result       *ResultJSON  `json:"result"`           // the recognisable result, or null
-	Latest       *ResultJSON  `json:"latest,omitempty"` // when nothing is recognisable: the newest result, with its reason
-	History      []ResultJSON `json:"history"`          // every other result of the item, newest first
+	ItemVerdict
+	History []ResultJSON `json:"history"` // every other result of the item, newest first
+}
+
+// ItemVerdict is what both views answer for one catalogue item.
+type ItemVerdict struct {
+	Item         string      `json:"item"`
+	Name         string      `json:"name"`
+	NameEn       string      `json:"name_en,omitempty"`
+	Kind         string      `json:"kind"`
+	ValidityDays int         `json:"validity_days"`
+	PriceCents   int64       `json:"price_cents"`
+	Recognizable bool        `json:"recognizable"`
+	Reason       string      `json:"reason,omitempty"` // why not, when not recognizable
+	ReasonText   string      `json:"reason_text,omitempty"`
+	Result       *ResultJSON `json:"result"`           // the recognisable result, or null
+	Latest       *ResultJSON `json:"latest,omitempty"` // when nothing is recognisable: the newest result, with its reason
 }
 
 // ResultJSON is one report of the item.
@@ -102,18 +107,8 @@ type recognizableSummary struct {
 
 // itemSummary is ItemJSON without the history, with its length.
 type itemSummary struct {
-	Item         string      `json:"item"`
-	Name         string      `json:"name"`
-	NameEn       string      `json:"name_en,omitempty"`
-	Kind         string      `json:"kind"`
-	ValidityDays int         `json:"validity_days"`
-	PriceCents   int64       `json:"price_cents"`
-	Recognizable bool        `json:"recognizable"`
-	Reason       string      `json:"reason,omitempty"`
-	ReasonText   string      `json:"reason_text,omitempty"`
-	Result       *ResultJSON `json:"result"`
-	Latest       *ResultJSON `json:"latest,omitempty"`
-	HistoryCount int         `json:"history_count"` // other results of the item (view=full lists them)
+	ItemVerdict
+	HistoryCount int `json:"history_count"` // other results of the item (view=full lists them)
 }
 
 // summary is resp in the summary view (resp built with full = false: no trends, history kept
@@ -122,9 +117,7 @@ func summary(resp *RecognizableResponse, historyCount []int) *recognizableSummar
 	out := &recognizableSummary{View: ViewSummary, At: resp.At, Requester: resp.Requester, Patient: resp.Patient,
 		Items: make([]itemSummary, len(resp.Items)), Unmapped: resp.Unmapped}
 	for i, it := range resp.Items {
-		out.Items[i] = itemSummary{Item: it.Item, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays,
-			PriceCents: it.PriceCents, Recognizable: it.Recognizable, Reason: it.Reason, ReasonText: it.ReasonText,
-			Result: it.Result, Latest: it.Latest, HistoryCount: historyCount[i]}
+		out.Items[i] = itemSummary{ItemVerdict: it.ItemVerdict, HistoryCount: historyCount[i]}
 	}
 	return out
 }
@@ -354,7 +347,8 @@ func (s *Server) recognize(ctx context.Context, p *auth.Principal, pids []int64,
 			hist = append(hist, 0)
 			continue
 		}
-		ij := ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents, History: []ResultJSON{}}
+		ij := ItemJSON{ItemVerdict: ItemVerdict{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents},
+			History: []ResultJSON{}}
 		chosen := -1
 		judged := make([]ResultJSON, len(list))
 		for i, rep := range list {
@@ -450,8 +444,8 @@ func patientCond(col string, pids []int64) (string, any) {
 }
 
 func emptyItem(it *catalog.Item) ItemJSON {
-	return ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
-		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item", History: []ResultJSON{}}
+	return ItemJSON{ItemVerdict: ItemVerdict{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
+		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item"}, History: []ResultJSON{}}
 }
 
 // remind records one reminder per item shown, committed before the response is sent (through

@@ -71,7 +71,7 @@ func TestReadReplica(t *testing.T) {
 		h.Close()
 	})
 	base := "http://" + cfg.HTTPAddr
-	waitFor(t, 30*time.Second, "the hub to listen", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the hub to listen", func() bool {
 		res, err := http.Get(base + "/healthz")
 		if err == nil {
 			res.Body.Close()
@@ -91,7 +91,7 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer repConn.Close(context.Background())
-	waitFor(t, 60*time.Second, "the replica to show the ingested reports", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the replica to show the ingested reports", func() bool {
 		var c int
 		_ = repConn.QueryRow(ctx, `SELECT count(*) FROM reports`).Scan(&c)
 		return c == n
@@ -188,7 +188,7 @@ func TestReadReplica(t *testing.T) {
 	}
 	waitReads := func(what string, min int64) {
 		start := requests.Load()
-		waitFor(t, 60*time.Second, what, func() bool { return requests.Load()-start >= min })
+		testenv.WaitFor(t, 60*time.Second, what, func() bool { return requests.Load()-start >= min })
 	}
 
 	// 1. Reads through the replica.
@@ -200,7 +200,7 @@ func TestReadReplica(t *testing.T) {
 	}
 	// The replica's own count of the database's transactions (its backends report it within
 	// seconds) shows the reads ran there.
-	waitFor(t, 90*time.Second, "the replica to count the reads' transactions", func() bool { return replicaXacts()-x0 >= 30 })
+	testenv.WaitFor(t, 90*time.Second, "the replica to count the reads' transactions", func() bool { return replicaXacts()-x0 >= 30 })
 
 	// 2. Replica stopped mid-traffic: answers keep coming, from the primary.
 	rep.Stop()
@@ -222,7 +222,7 @@ func TestReadReplica(t *testing.T) {
 
 	// 3. Replica started again: used again once a check finds it caught up.
 	rep.Start()
-	waitFor(t, 60*time.Second, "the router to find the replica up again", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the router to find the replica up again", func() bool {
 		return h.Reads.States()[0].State == db.ReplicaUp
 	})
 	rUp := replicaReads()
@@ -294,7 +294,7 @@ func TestReadReplica(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE lag_probe(x int); DROP TABLE lag_probe`); err != nil { // the primary moves on
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the strict router to find the paused replica lagging", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the strict router to find the paused replica lagging", func() bool {
 		return strict.States()[0].State == db.ReplicaLagging
 	})
 	if p, r := strict.Pick(ctx, 0, 0); p != pool || r != nil {
@@ -304,7 +304,7 @@ func TestReadReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	resumed = true
-	waitFor(t, 30*time.Second, "the strict router to find the replica caught up", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the strict router to find the replica caught up", func() bool {
 		return strict.States()[0].State == db.ReplicaUp
 	})
 	if p, r := strict.Pick(ctx, 0, 0); p == pool || r == nil {
@@ -333,15 +333,4 @@ func readsCounter(t *testing.T, h *hub.Hub, target string) float64 {
 	}
 	t.Fatalf("mrhub_db_reads_total{target=%q} is not in the hub's metrics", target)
 	return 0
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
