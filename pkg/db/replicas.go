@@ -297,7 +297,7 @@ func (r *Router) Pick(ctx context.Context, minLSN uint64, wait time.Duration) (p
 		return nil, nil
 	}
 	n := len(r.replicas)
-	if n == 0 {
+	if n == 0 || minLSN == ^uint64(0) { // no replica, or a position no replica can be known to have
 		r.primaryReads.Add(1)
 		return r.primary, nil
 	}
