@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ type Replica struct {
 	dir  string
 	port int
 	cred *syscall.Credential
+
+	slot string // the primary's physical replication slot for this replica
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -104,8 +107,15 @@ func StartReplica(t testing.TB) *Replica {
 	if userName == "" {
 		userName = "postgres"
 	}
-	out, err := r.run(exec.Command(filepath.Join(bin, "pg_basebackup"), "-h", host, "-p", port, "-U", userName, "-D", filepath.Join(dir, "data"),
-		"-R", "-X", "stream", "-c", "fast", "--no-password"))
+	// A replication slot keeps the primary's WAL from the backup on until the standby has
+	// streamed it (on a busy server the segments after the backup can be recycled before the
+	// standby connects). It is dropped when the test ends; slots left by test processes that
+	// no longer run are dropped here.
+	// (r.cleanup, registered above, drops it after stopping the replica.)
+	dropStaleSlots(t)
+	r.slot = fmt.Sprintf("%s%d_%d", slotPrefix, os.Getpid(), slotSeq.Add(1))
+	out, err := r.run(exec.Command(filepath.Join(bin, "pg_basebackup"), "-d", fmt.Sprintf("host=%s port=%s user=%s sslmode=disable", host, port, userName),
+		"-D", filepath.Join(dir, "data"), "-R", "-X", "stream", "-C", "-S", r.slot, "-c", "fast", "--no-password"))
 	if err != nil {
 		unavailable("pg_basebackup from %s:%s failed (does pg_hba.conf allow `host replication` from 127.0.0.1?): %v\n%s", host, port, err, out)
 	}
@@ -215,6 +225,9 @@ func (r *Replica) cleanup() {
 	r.mu.Lock()
 	r.stopLocked()
 	r.mu.Unlock()
+	if r.slot != "" {
+		dropSlot(r.t, r.slot)
+	}
 	if err := os.RemoveAll(r.dir); err != nil {
 		r.t.Logf("removing the replica's directory: %v", err)
 	}
@@ -226,6 +239,57 @@ func (r *Replica) run(cmd *exec.Cmd) (string, error) {
 	cmd.Dir = r.dir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+const slotPrefix = "mrhub_test_replica_"
+
+var slotSeq atomic.Int64
+
+// dropSlot drops the primary's replication slot name (waiting for the replica's connection to
+// end: the replica has been stopped by then).
+func dropSlot(t testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		t.Logf("dropping replication slot %s: %v", name, err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for ctx.Err() == nil {
+		_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, name)
+		if err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // still active for a moment after the standby stops
+	}
+	t.Logf("dropping replication slot %s: %v", name, err)
+}
+
+// dropStaleSlots drops inactive slots of this helper whose test process has exited (killed
+// tests), so that they do not hold WAL on the server.
+func dropStaleSlots(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, ServerURL())
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT slot_name FROM pg_replication_slots WHERE NOT active AND slot_name LIKE $1`, slotPrefix+"%")
+	if err != nil {
+		return
+	}
+	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, n := range names {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(n, slotPrefix), "_")
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its test is still running
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, n); err == nil {
+			t.Logf("dropped the stale replication slot %s", n)
+		}
+	}
 }
 
 func freePort(t testing.TB) int {
