@@ -79,6 +79,66 @@ func configEnvVars(t *testing.T) map[string]bool {
 	return vars
 }
 
+// checkComposeReplica: the postgres-replica service is a streaming standby of postgres
+// (pg_basebackup -R from postgres as POSTGRES_USER, hot_standby, its own volume), postgres
+// allows that replication connection, and every hub reads from it with the primary's
+// credentials and database and a lag limit pkg/config accepts (config.Validate ran on the hub's
+// environment already).
+func checkComposeReplica(t *testing.T, c composeFile, hubs map[string]map[string]string, vals map[string]string) {
+	t.Helper()
+	r := c.Services["postgres-replica"]
+	if r == nil {
+		t.Fatal("compose.yaml: no service postgres-replica")
+	}
+	pg := envMap(t, "postgres", c.Services["postgres"]["environment"])
+	if scalar(r["image"]) != scalar(c.Services["postgres"]["image"]) {
+		t.Errorf("postgres-replica runs %v, the primary %v: a standby needs the same major version", r["image"], c.Services["postgres"]["image"])
+	}
+	script := strings.Join(strList(r["command"]), "\n")
+	for _, want := range []string{"pg_basebackup -h postgres -p 5432 -U " + pg["POSTGRES_USER"], " -R ", "hot_standby=on"} {
+		if !strings.Contains(script, want) {
+			t.Errorf("postgres-replica's command lacks %q:\n%s", want, script)
+		}
+	}
+	if env := envMap(t, "postgres-replica", r["environment"]); env["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] {
+		t.Errorf("postgres-replica's PGPASSWORD %q is not the primary's POSTGRES_PASSWORD %q", env["PGPASSWORD"], pg["POSTGRES_PASSWORD"])
+	}
+	if !contains(strList(r["volumes"]), "pg-replica-data:/var/lib/postgresql/data") {
+		t.Errorf("postgres-replica does not keep its data in its own volume pg-replica-data: %v", r["volumes"])
+	}
+	var hba bool
+	for _, v := range strList(c.Services["postgres"]["volumes"]) {
+		src, dst, _ := strings.Cut(v, ":")
+		if strings.HasPrefix(dst, "/docker-entrypoint-initdb.d/") && strings.Contains(readFile(t, src), "host replication ${POSTGRES_USER}") {
+			hba = true
+		}
+	}
+	if !hba {
+		t.Error("postgres mounts no init script allowing the replica's replication connection (pg_hba.conf `host replication`)")
+	}
+	for name, env := range hubs {
+		urls := strings.Split(env["MRHUB_DATABASE_REPLICA_URLS"], ",")
+		if urls[0] == "" {
+			t.Errorf("hub %s: MRHUB_DATABASE_REPLICA_URLS is not set", name)
+			continue
+		}
+		primary, _ := url.Parse(env["DATABASE_URL"])
+		for _, raw := range urls {
+			u, err := url.Parse(raw)
+			if err != nil || u.Host != "postgres-replica:5432" {
+				t.Errorf("hub %s: replica URL does not point at postgres-replica:5432 (%v)", name, err)
+				continue
+			}
+			if u.User.String() != primary.User.String() || u.Path != primary.Path || u.RawQuery != primary.RawQuery {
+				t.Errorf("hub %s: the replica URL's user, password, database or options differ from DATABASE_URL's", name)
+			}
+		}
+		if env["MRHUB_REPLICA_MAX_LAG"] == "" {
+			t.Errorf("hub %s: MRHUB_REPLICA_MAX_LAG not set explicitly", name)
+		}
+	}
+}
+
 // hubRoutes returns the paths pkg/hub mounts itself (mux.Handle / mux.HandleFunc with a literal
 // pattern such as "GET /healthz").
 func hubRoutes(t *testing.T) map[string]bool {
@@ -521,6 +581,7 @@ func TestCompose(t *testing.T) {
 	if groups[0] != groups[1] {
 		t.Errorf("the hubs are in different consumer groups: %v", groups)
 	}
+	checkComposeReplica(t, c, hubs, vals)
 	sort.Strings(ports)
 	if strings.Join(ports, " ") != "8081:8080 8082:8080" {
 		t.Errorf("hub ports = %v, want 8081:8080 and 8082:8080", ports)

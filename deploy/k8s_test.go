@@ -178,8 +178,25 @@ func TestKubernetesManifests(t *testing.T) {
 	for _, w := range cfg.SecurityWarnings() {
 		t.Errorf("the hub pods' configuration is insecure: %s", w)
 	}
-	if u, err := url.Parse(env["DATABASE_URL"]); err != nil || u.Query().Get("sslmode") != "verify-full" {
+	primary, err := url.Parse(env["DATABASE_URL"])
+	if err != nil || primary.Query().Get("sslmode") != "verify-full" {
 		t.Errorf("DATABASE_URL of the hub pods: want sslmode=verify-full (%v)", err)
+	}
+	// Read replicas: in the Secret (the URLs hold the password), each with the primary's role,
+	// database and TLS settings (so the mounted CA verifies them too); the lag limit is set.
+	if _, ok := secData["MRHUB_DATABASE_REPLICA_URLS"]; !ok {
+		t.Errorf("Secret %s: no MRHUB_DATABASE_REPLICA_URLS (read replicas)", envSecret.name())
+	}
+	for _, raw := range cfg.DatabaseReplicaURLs {
+		u, err := url.Parse(raw)
+		if err != nil || primary == nil || u.User.Username() != primary.User.Username() || u.Path != primary.Path || u.RawQuery != primary.RawQuery {
+			t.Errorf("a replica URL of the hub pods differs from DATABASE_URL in role, database or TLS options (%v)", err)
+		} else if u.Host == primary.Host {
+			t.Errorf("a replica URL names the primary's host %s", u.Host)
+		}
+	}
+	if len(cfg.DatabaseReplicaURLs) == 0 || env["MRHUB_REPLICA_MAX_LAG"] == "" {
+		t.Errorf("the hub pods have no read replica (%d URLs) or no explicit MRHUB_REPLICA_MAX_LAG", len(cfg.DatabaseReplicaURLs))
 	}
 	// The Job: what it reads passes config.Validate too (it mounts no Kafka files, so it must not
 	// read the Kafka TLS settings), and its DATABASE_URL files are mounted.

@@ -37,7 +37,7 @@ func configForLogs() config.Config {
 // apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1) and the dashboard on
 // the hub's server. Call close after Serve returns: it writes audit rows still in flight.
 func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err error) {
-	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Catalog: h.Catalog, Hasher: h.Hasher,
+	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Reads: h.Reads, Catalog: h.Catalog, Hasher: h.Hasher,
 		Log: h.Log.Named("http"), Location: h.Cfg.Location()})
 	if err != nil {
 		return nil, nil, err

@@ -160,7 +160,7 @@ func TestNoPlaintextIdentityNumberLeaves(t *testing.T) {
 	testenv.Publish(t, b.Addrs(), config.TopicReports, testenv.HospitalA, func(i int) string { return fmt.Sprint("pt-", i) },
 		append(append([][]byte{}, indexed...), rejected...)...)
 
-	waitFor(t, 60*time.Second, "reports indexed and outbox drained", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "reports indexed and outbox drained", func() bool {
 		var n, pending, offs int
 		_ = pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM outbox),
 			(SELECT COALESCE(sum(next_offset),0) FROM ingest_offsets)`).Scan(&n, &pending, &offs)
@@ -280,16 +280,5 @@ func checkNoSecret(t *testing.T, where string, b []byte, secrets map[string]stri
 		if bytes.Contains(b, []byte(form)) {
 			t.Errorf("%s carries a plaintext %s", where, what)
 		}
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

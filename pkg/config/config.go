@@ -23,10 +23,14 @@ const (
 type Config struct {
 	KafkaBrokers []string // MRHUB_KAFKA_BROKERS, comma separated
 	DatabaseURL  string   // DATABASE_URL
-	HTTPAddr     string   // MRHUB_HTTP_ADDR
-	GroupID      string   // MRHUB_GROUP_ID: consumer group of the hub instances
-	IDKeyHex     string   // MRHUB_ID_KEY: hex HMAC key for identity numbers (≥ 16 bytes)
-	IDKeyFile    string   // MRHUB_ID_KEY_FILE: file holding the hex key (created by the demo)
+	// DatabaseReplicaURLs are PostgreSQL streaming replicas of DATABASE_URL's server
+	// (MRHUB_DATABASE_REPLICA_URLS, comma separated): the HTTP read paths use them, writes never.
+	DatabaseReplicaURLs []string
+	ReplicaMaxLag       time.Duration // MRHUB_REPLICA_MAX_LAG: a replica further behind is skipped until it catches up
+	HTTPAddr            string        // MRHUB_HTTP_ADDR
+	GroupID             string        // MRHUB_GROUP_ID: consumer group of the hub instances
+	IDKeyHex            string        // MRHUB_ID_KEY: hex HMAC key for identity numbers (≥ 16 bytes)
+	IDKeyFile           string        // MRHUB_ID_KEY_FILE: file holding the hex key (created by the demo)
 
 	TopicReports string
 	TopicDLQ     string
@@ -104,6 +108,7 @@ func Default() Config {
 		DecodeWorkers:   2,
 		MaxMessageBytes: 2 << 20,
 		DBMaxConns:      8,
+		ReplicaMaxLag:   5 * time.Second,
 		TimeZone:        "Asia/Shanghai",
 		LogLevel:        "info",
 		LogFormat:       "console",
@@ -131,6 +136,16 @@ func FromEnv() Config {
 		c.KafkaBrokers = splitList(v)
 	}
 	str("DATABASE_URL", &c.DatabaseURL)
+	if v := os.Getenv("MRHUB_DATABASE_REPLICA_URLS"); v != "" {
+		c.DatabaseReplicaURLs = splitList(v)
+	}
+	if v := os.Getenv("MRHUB_REPLICA_MAX_LAG"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.ReplicaMaxLag = d
+		} else {
+			c.ReplicaMaxLag = -1
+		}
+	}
 	str("MRHUB_HTTP_ADDR", &c.HTTPAddr)
 	str("MRHUB_GROUP_ID", &c.GroupID)
 	str("MRHUB_ID_KEY", &c.IDKeyHex)
@@ -185,6 +200,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL URL (env DATABASE_URL)")
+	fs.Func("database-replica-urls", "PostgreSQL streaming replicas for the HTTP read paths, comma separated (env MRHUB_DATABASE_REPLICA_URLS; default none)", func(s string) error {
+		c.DatabaseReplicaURLs = splitList(s)
+		return nil
+	})
+	fs.DurationVar(&c.ReplicaMaxLag, "replica-max-lag", c.ReplicaMaxLag, "skip a replica lagging more than this (env MRHUB_REPLICA_MAX_LAG)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "HTTP listen address (env MRHUB_HTTP_ADDR)")
 	fs.StringVar(&c.GroupID, "group", c.GroupID, "Kafka consumer group (env MRHUB_GROUP_ID)")
 	fs.StringVar(&c.IDKeyFile, "id-key-file", c.IDKeyFile, "file with the hex HMAC key for identity numbers (env MRHUB_ID_KEY_FILE; MRHUB_ID_KEY gives the key itself)")
@@ -229,6 +249,14 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		bad("DATABASE_URL is empty")
+	}
+	for i, u := range c.DatabaseReplicaURLs {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			bad("MRHUB_DATABASE_REPLICA_URLS entry %d is not a postgres:// URL", i+1) // the value may hold a password
+		}
+	}
+	if c.ReplicaMaxLag <= 0 {
+		bad("MRHUB_REPLICA_MAX_LAG must be a positive duration such as 5s")
 	}
 	if c.GroupID == "" {
 		bad("MRHUB_GROUP_ID is empty")

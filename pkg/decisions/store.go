@@ -285,7 +285,12 @@ func (s *Store) load(ctx context.Context, q Querier, id string) (*stored, error)
 
 // Get returns decision id, or nil.
 func (s *Store) Get(ctx context.Context, id string) (*Decision, error) {
-	st, err := s.load(ctx, s.Pool, id)
+	return s.GetFrom(ctx, s.Pool, id)
+}
+
+// GetFrom is Get reading through q (a read replica's pool, for instance).
+func (s *Store) GetFrom(ctx context.Context, q Querier, id string) (*Decision, error) {
+	st, err := s.load(ctx, q, id)
 	if err != nil || st == nil {
 		return nil, err
 	}

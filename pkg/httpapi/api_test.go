@@ -80,7 +80,7 @@ func eq(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ","
 func TestRecognizable(t *testing.T) {
 	e := newEnv(t)
 	s := seed(e)
-	r := e.get("/api/v1/recognizable?item=JY001&patient="+pid1(), e.clin)
+	r := e.get("/api/v1/recognizable?view=full&item=JY001&patient="+pid1(), e.clin)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -127,6 +127,33 @@ func TestRecognizable(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM reminders WHERE item = 'JY001' AND report_id = $1 AND recognizable AND patient_id = $2 AND institution = $3`,
 		s.r1, strings.TrimPrefix(s.p1, "p"), testenv.HospitalB); n != 1 {
 		t.Fatalf("reminders for the shown item = %d, want 1", n)
+	}
+
+	// The default view (summary): the same verdict, result and values, no history or trends,
+	// the history's length; and the same reminder.
+	sum := e.get("/api/v1/recognizable?item=JY001&patient="+pid1(), e.clin)
+	sm := sum.json(t)
+	sit := path(sm, "items.0")
+	for p, want := range map[string]string{"item": "JY001", "recognizable": "true", "result.report_id": s.r1,
+		"result.expires_at": "2026-11-27T00:00:00Z", "result.observations.0.value": "5.2", "result.observations.0.flag": "N",
+		"history_count": "4"} {
+		if got := str(path(sit, p)); got != want {
+			t.Errorf("summary items.0.%s = %q, want %q", p, got, want)
+		}
+	}
+	if str(path(sm, "view")) != "summary" || bytes.Contains(sum.body, []byte(`"history"`)) || bytes.Contains(sum.body, []byte(`"trend"`)) {
+		t.Errorf("summary view carries history or trends, or does not say it is the summary: %s", sum.body)
+	}
+	if len(sum.body) >= len(r.body) {
+		t.Errorf("summary (%d bytes) is not smaller than the full view (%d bytes)", len(sum.body), len(r.body))
+	}
+	if n := e.count(`SELECT count(*) FROM reminders WHERE item = 'JY001' AND report_id = $1 AND recognizable`, s.r1); n != 2 {
+		t.Errorf("reminders after the summary request = %d, want 2", n)
+	}
+	for _, q := range []string{"view=fuller", "view=full&view=summary"} {
+		if r := e.get("/api/v1/recognizable?"+q+"&patient="+pid1(), e.clin); r.status != 400 || !strings.Contains(string(r.body), "view") {
+			t.Errorf("%s: %d %s, want 400 naming view", q, r.status, r.body)
+		}
 	}
 
 	// All items: JY001 plus the unmapped report.

@@ -49,6 +49,8 @@ type BenchOptions struct {
 	Warmup       time.Duration // clients run this long, unmeasured, before the measuring time (default 15 s)
 	Floor        time.Duration // after the HTTP phase, time the database reads of recognizable alone (0: skip)
 	Reuse        string        // name of a database kept by an earlier run (-keep) to query instead of loading a new one
+	ReplicaURL   string        // a streaming replica of DatabaseURL's server: the API reads from it (its bench database), as MRHUB_DATABASE_REPLICA_URLS does
+	View         string        // view of the recognizable requests: "" (the default, summary) or full
 	CPUProfile   string        // write a CPU profile of the measuring phase here
 	MemProfile   string        // write an allocation profile (after the measuring phase) here
 }
@@ -78,6 +80,8 @@ func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.SearchPct, "search-pct", o.SearchPct, "percent of requests that are FHIR searches (0: recognizable only)")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "run the clients this long, unmeasured, before measuring (0: none)")
 	fs.DurationVar(&o.Floor, "floor", o.Floor, "after the HTTP phase, time recognizable's database reads alone for this long (0: skip)")
+	fs.StringVar(&o.ReplicaURL, "replica", "", "URL of a streaming replica of -db's server: the API's reads go to it (the bench database's name replaces the URL's)")
+	fs.StringVar(&o.View, "view", "", "view parameter of the recognizable requests (summary, the API's default, or full)")
 	fs.StringVar(&o.Reuse, "reuse", "", "query a database kept by an earlier -keep run (its name) instead of loading a new one; it is kept")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measuring phase (server and clients) to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write an allocation profile to this file after the measuring phase")
@@ -113,6 +117,9 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	}
 	if o.DBMaxConns <= 0 {
 		o.DBMaxConns = d.DBMaxConns
+	}
+	if o.View != "" && o.View != ViewSummary && o.View != ViewFull {
+		return fmt.Errorf("-view must be %s or %s, got %q", ViewSummary, ViewFull, o.View)
 	}
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = d.DatabaseURL
@@ -188,7 +195,14 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "database:", settings)
 	}
 
-	api, err := New(Options{Pool: pool, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
+	var reads *db.Router
+	if o.ReplicaURL != "" {
+		if reads, err = benchReplica(ctx, pool, o, u.Path, stdout); err != nil {
+			return err
+		}
+		defer reads.Close()
+	}
+	api, err := New(Options{Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
 	if err != nil {
 		return err
 	}
@@ -251,6 +265,9 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 					var target string
 					if kind == 0 {
 						target = srv.URL + "/api/v1/recognizable?patient=" + pv
+						if o.View != "" {
+							target += "&view=" + o.View
+						}
 						if rng.IntN(2) == 0 {
 							target += "&item=" + items[rng.IntN(len(items))]
 						}
@@ -379,13 +396,55 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	slices.Sort(all)
 	rss := rssMB()
 	if o.Floor > 0 {
-		if err := benchFloor(ctx, api, pool, nids, o.Floor, stdout); err != nil {
+		floor, err := benchFloor(ctx, api, pool, nids, o.Floor, stdout)
+		if err != nil {
 			return fmt.Errorf("database floor: %w", err)
 		}
+		var rec int
+		for c := range per {
+			rec += len(per[c][0])
+		}
+		// The answer's cost against its reads alone, on the same database in the same run; it
+		// compares like with like when the run is recognizable only (-search-pct 0).
+		qps := float64(rec) / o.Duration.Seconds()
+		fmt.Fprintf(stdout, "ratio_to_floor=%.2f recognizable_qps=%.0f database_floor_reads_per_s=%.0f search_pct=%d\n", qps/floor, qps, floor, o.SearchPct)
 	}
 	fmt.Fprintf(stdout, "query qps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d rss_mb=%d\n",
 		float64(len(all))/o.Duration.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), errs[0].Load()+errs[1].Load(), rss)
 	return nil
+}
+
+// benchReplica routes the API's reads to the bench database on the replica o.ReplicaURL (pool
+// of o.DBMaxConns) once the replica has replayed the load, and prints where reads went at the end.
+func benchReplica(ctx context.Context, pool *pgxpool.Pool, o BenchOptions, dbPath string, stdout io.Writer) (*db.Router, error) {
+	ru, err := url.Parse(o.ReplicaURL)
+	if err != nil {
+		return nil, fmt.Errorf("-replica: %w", err)
+	}
+	ru.Path = dbPath
+	reads, err := db.NewRouter(ctx, pool, []string{ru.String()}, db.RouterOptions{MaxConns: int32(o.DBMaxConns)})
+	if err != nil {
+		return nil, err
+	}
+	lsn, err := reads.PrimaryLSN(ctx)
+	if err != nil {
+		reads.Close()
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		reads.Check(ctx)
+		if p, rep := reads.Pick(ctx, lsn, 0); rep != nil && p != pool {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			reads.Close()
+			return nil, fmt.Errorf("-replica %s: not up with the load replayed after 10 minutes (%+v)", db.ReplicaName(ru.String()), reads.States())
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintf(stdout, "reads go to the replica %s (pool of %d; writes and the database_floor line stay on the primary)\n", db.ReplicaName(ru.String()), o.DBMaxConns)
+	return reads, nil
 }
 
 // benchFloor measures what the database part of "recognisable now" costs on its own: as many
@@ -394,7 +453,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 // server's rows exactly as Recognize does, for d. No HTTP, JSON, judging, reminders or search
 // traffic: the rate it prints bounds what the HTTP phase's recognizable can reach on this
 // database server with this pool.
-func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []string, d time.Duration, stdout io.Writer) error {
+func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []string, d time.Duration, stdout io.Writer) (float64, error) {
 	workers := int(pool.Config().MaxConns)
 	pgPIDs := benchBackends(ctx, pool)
 	pg0, go0 := procCPU(pgPIDs), selfCPU()
@@ -425,14 +484,14 @@ func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []str
 	elapsed := time.Since(start)
 	pg1, go1 := procCPU(pgPIDs), selfCPU()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return 0, err
 	}
 	var all []time.Duration
 	for _, ds := range per {
 		all = append(all, ds...)
 	}
 	if len(all) == 0 {
-		return errors.New("no read completed")
+		return 0, errors.New("no read completed")
 	}
 	slices.Sort(all)
 	n := float64(len(all))
@@ -440,7 +499,7 @@ func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []str
 		"(recognizable's identifier lookup and read alone: no HTTP, JSON, reminders or search)\n",
 		n/elapsed.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), workers,
 		ms(go1-go0)/n, ms(pg1-pg0)/n)
-	return nil
+	return n / elapsed.Seconds(), nil
 }
 
 func printStats(w io.Writer, name string, ds []time.Duration, errs int64, dur time.Duration) {

@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,9 +41,33 @@ func TestBenchQuerySmoke(t *testing.T) {
 		t.Fatalf("qps=%s errors=%s", m[1], m[2])
 	}
 	// The database floor ran, read something, and printed before the last line.
-	floor := regexp.MustCompile(`(?m)^database_floor reads_per_s=(\d+) p50_ms=[\d.]+ p99_ms=[\d.]+ workers=4 `).FindStringSubmatch(lines[len(lines)-2])
+	floor := regexp.MustCompile(`(?m)^database_floor reads_per_s=(\d+) p50_ms=[\d.]+ p99_ms=[\d.]+ workers=4 `).FindStringSubmatch(lines[len(lines)-3])
 	if floor == nil || floor[1] == "0" {
-		t.Fatalf("line before last %q: want a database_floor line with reads", lines[len(lines)-2])
+		t.Fatalf("third line from last %q: want a database_floor line with reads", lines[len(lines)-3])
+	}
+	// Then the ratio of recognizable's rate to that floor, computed from the printed figures.
+	ratio := regexp.MustCompile(`^ratio_to_floor=([\d.]+) recognizable_qps=(\d+) database_floor_reads_per_s=(\d+) search_pct=50$`).FindStringSubmatch(lines[len(lines)-2])
+	if ratio == nil {
+		t.Fatalf("line before last %q: want ratio_to_floor=", lines[len(lines)-2])
+	}
+	if ratio[3] != floor[1] {
+		t.Errorf("ratio line's floor %s is not the database_floor line's %s", ratio[3], floor[1])
+	}
+	r, _ := strconv.ParseFloat(ratio[1], 64)
+	q, _ := strconv.ParseFloat(ratio[2], 64)
+	f, _ := strconv.ParseFloat(ratio[3], 64)
+	if q == 0 || math.Abs(r-q/f) > 0.006 {
+		t.Errorf("ratio_to_floor=%s, but recognizable_qps/floor = %.3f", ratio[1], q/f)
+	}
+}
+
+// An unknown -view is refused before anything is created.
+func TestBenchQueryRefusesBadView(t *testing.T) {
+	o := httpapi.DefaultBenchOptions()
+	o.DatabaseURL = "postgres://nobody@127.0.0.1:1/none"
+	o.View = "compact"
+	if err := httpapi.BenchQuery(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-view must be") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -71,6 +72,7 @@ func (s *Server) postDecision(w http.ResponseWriter, r *http.Request) {
 		s.decisionError(w, r, err)
 		return
 	}
+	s.markWrite(r.Context()) // read-your-writes: see reads.go
 	result := string(res)
 	if res == decisions.Created {
 		result = d.Outcome
@@ -116,6 +118,7 @@ func (s *Server) revokeDecision(w http.ResponseWriter, r *http.Request) {
 		s.decisionError(w, r, err)
 		return
 	}
+	s.markWrite(r.Context()) // read-your-writes: see reads.go
 	telemetry.DecisionMetricsFrom(r.Context()).Decision("api", string(res))
 	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", DecisionResponse{res, d})
 }
@@ -124,7 +127,11 @@ func (s *Server) revokeDecision(w http.ResponseWriter, r *http.Request) {
 // community, for HIS tokens) and admins.
 func (s *Server) getDecision(w http.ResponseWriter, r *http.Request) {
 	p := auth.FromContext(r.Context())
-	d, err := s.dec.Get(r.Context(), r.PathValue("id"))
+	var d *decisions.Decision
+	err := s.reading(r.Context(), func(ctx context.Context) (err error) {
+		d, err = s.dec.GetFrom(ctx, s.rd(ctx), r.PathValue("id"))
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -188,7 +195,19 @@ func (s *Server) recognitionStats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rep, err := stats.Run(r.Context(), s.pool, s.cat, q)
+	// On a replica only once it has replayed the fold (see reads.go).
+	var folded uint64
+	if s.reads.HasReplicas() {
+		var err error
+		if folded, err = s.reads.PrimaryLSN(r.Context()); err != nil {
+			folded = ^uint64(0) // unknown: read from the primary
+		}
+	}
+	var rep *stats.Report
+	err = s.readingAfter(r.Context(), folded, statsReplicaWait, func(ctx context.Context) (err error) {
+		rep, err = stats.Run(ctx, s.rd(ctx), s.cat, q)
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -69,7 +69,7 @@ func (s *Server) run(ctx context.Context, sr *searchRequest) ([]*row, bool, time
 	}
 	sql := "SELECT " + cols + " FROM " + t.from + where +
 		" ORDER BY " + t.sortExpr + dir + ", " + t.idExpr + dir + " LIMIT " + strconv.Itoa(sr.count+1)
-	rows, err := s.pool.Query(ctx, sql, q.args...)
+	rows, err := s.rd(ctx).Query(ctx, sql, q.args...)
 	if err != nil {
 		return nil, false, time.Time{}, fmt.Errorf("searching %s: %w", t.name, err)
 	}
@@ -106,7 +106,7 @@ func (s *Server) count(ctx context.Context, sr *searchRequest) (int, error) {
 		where = " WHERE " + strings.Join(sr.q.where, " AND ")
 	}
 	var n int
-	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+sr.t.from+where, sr.q.args...).Scan(&n)
+	err := s.rd(ctx).QueryRow(ctx, "SELECT count(*) FROM "+sr.t.from+where, sr.q.args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("counting %s: %w", sr.t.name, err)
 	}
@@ -128,7 +128,7 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 	if !withObs && !withImg {
 		// Only the ids, for the report's result and imagingStudy references: one statement.
 		// (A join with unnest, not = ANY($1): the latter is planned afresh on every execution.)
-		rows, err := s.pool.Query(ctx, `SELECT false, o.report_id, o.id, o.ordinal FROM unnest($1::text[]) k(id) JOIN observations o ON o.report_id = k.id
+		rows, err := s.rd(ctx).Query(ctx, `SELECT false, o.report_id, o.id, o.ordinal FROM unnest($1::text[]) k(id) JOIN observations o ON o.report_id = k.id
 			UNION ALL SELECT true, i.report_id, i.id, i.ordinal FROM unnest($1::text[]) k(id) JOIN imaging_studies i ON i.report_id = k.id ORDER BY 1, 2, 4`, ids)
 		if err != nil {
 			return nil, nil, fmt.Errorf("loading results: %w", err)
@@ -155,7 +155,7 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 		if with {
 			res = alias + ".resource"
 		}
-		rows, err := s.pool.Query(ctx, `SELECT `+alias+`.report_id, `+alias+`.id, `+sortExpr+`, `+alias+`.patient_id, r.performer, r.updated_at, `+res+`, r.status
+		rows, err := s.rd(ctx).Query(ctx, `SELECT `+alias+`.report_id, `+alias+`.id, `+sortExpr+`, `+alias+`.patient_id, r.performer, r.updated_at, `+res+`, r.status
 			FROM `+table+` `+alias+` JOIN reports r ON r.id = `+alias+`.report_id WHERE `+alias+`.report_id = ANY($1) ORDER BY `+alias+`.report_id, `+alias+`.ordinal`, ids)
 		if err != nil {
 			return fmt.Errorf("loading %s: %w", table, err)
@@ -256,7 +256,26 @@ func (s *Server) search(rt string) http.HandlerFunc {
 	t := types[rt]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		sr, err := s.parseSearch(ctx, t, r.URL.Query())
+		var sr *searchRequest
+		var total int
+		var rows []*row
+		var more bool
+		var snap time.Time
+		var main, inc []map[string]any
+		err := s.reading(ctx, func(ctx context.Context) (err error) {
+			if sr, err = s.parseSearch(ctx, t, r.URL.Query()); err != nil {
+				return err
+			}
+			if sr.summary {
+				total, err = s.count(ctx, sr)
+				return err
+			}
+			if rows, more, snap, err = s.run(ctx, sr); err != nil {
+				return err
+			}
+			main, inc, err = s.render(ctx, rt, rows, sr.includes["DiagnosticReport:result"], sr.includes["DiagnosticReport:imaging-study"])
+			return err
+		})
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -268,24 +287,9 @@ func (s *Server) search(rt string) http.HandlerFunc {
 		}
 		bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "meta": map[string]any{"lastUpdated": s.opt.Now().UTC().Format(time.RFC3339Nano)}}
 		if sr.summary {
-			n, err := s.count(ctx, sr)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			bundle["total"] = n
+			bundle["total"] = total
 			bundle["link"] = []any{map[string]any{"relation": "self", "url": self}}
 			writeFHIR(w, http.StatusOK, bundle)
-			return
-		}
-		rows, more, snap, err := s.run(ctx, sr)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		main, inc, err := s.render(ctx, rt, rows, sr.includes["DiagnosticReport:result"], sr.includes["DiagnosticReport:imaging-study"])
-		if err != nil {
-			s.fail(w, r, err)
 			return
 		}
 		links := []any{map[string]any{"relation": "self", "url": self}}
@@ -343,7 +347,7 @@ func (s *Server) loadOne(ctx context.Context, t *rtype, id string) (*row, error)
 	default:
 		cond = t.idExpr + " = $1"
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+t.cols+", statement_timestamp() FROM "+t.from+" WHERE "+cond, args...)
+	rows, err := s.rd(ctx).Query(ctx, "SELECT "+t.cols+", statement_timestamp() FROM "+t.from+" WHERE "+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", t.name, err)
 	}
@@ -384,12 +388,15 @@ func (s *Server) read(rt string) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue("id")
-		rec, err := s.loadOne(ctx, t, id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		main, _, err := s.render(ctx, rt, []*row{rec}, false, false)
+		var rec *row
+		var main []map[string]any
+		err := s.reading(ctx, func(ctx context.Context) (err error) {
+			if rec, err = s.loadOne(ctx, t, id); err != nil {
+				return err
+			}
+			main, _, err = s.render(ctx, rt, []*row{rec}, false, false)
+			return err
+		})
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -126,7 +126,7 @@ func round(x float64, digits int) float64 {
 }
 
 // interpret reads o against the patient's earlier observations of the same code (byCode holds
-// the patient's observations of every code, newest first).
+// the patient's observations of every code, newest first; nil: no trend).
 func (s *Server) interpret(o *obsRow, byCode map[[2]string][]*obsRow) Interpretation {
 	in := Interpretation{ID: o.ID, Code: CodeJSON{o.CodeSystem, o.Code, o.CodeDisplay}, Status: o.Status,
 		Value: o.ValueNum, ValueText: o.ValueText, Unit: o.Unit}
@@ -134,6 +134,9 @@ func (s *Server) interpret(o *obsRow, byCode map[[2]string][]*obsRow) Interpreta
 		in.ReferenceRange = &RangeJSON{o.RefLow, o.RefHigh}
 	}
 	in.Flag, in.FlagSource, in.Critical = abnormalFlag(o)
+	if byCode == nil {
+		return in
+	}
 	tr := &TrendJSON{Previous: []PrevJSON{}}
 	for _, p := range byCode[[2]string{o.CodeSystem, o.Code}] {
 		if p.ID == o.ID || p.ReportID == o.ReportID || !p.Effective.Before(o.Effective) && !(p.Effective.Equal(o.Effective) && p.ID < o.ID) {

@@ -68,7 +68,7 @@ func (s *Server) patientsByIdentifier(ctx context.Context, token string) ([]int6
 		return nil, err
 	}
 	hash := s.hasher.Hash(kind, issuer, value)
-	rows, err := s.pool.Query(ctx, `WITH RECURSIVE p(id) AS (
+	rows, err := s.rd(ctx).Query(ctx, `WITH RECURSIVE p(id) AS (
 			SELECT patient_id FROM patient_identifiers WHERE kind = $1 AND issuer = $2 AND value_hash = $3
 			UNION SELECT pt.merged_into FROM patients pt JOIN p ON pt.id = p.id WHERE pt.merged_into IS NOT NULL)
 		SELECT p.id FROM p JOIN patients x ON x.id = p.id WHERE x.merged_into IS NULL`, kind, issuer, hash)
@@ -91,7 +91,7 @@ func (s *Server) patientsByIdentifier(ctx context.Context, token string) ([]int6
 func (s *Server) livePatient(ctx context.Context, id int64) (int64, bool, error) {
 	for i := 0; i < 16; i++ {
 		var into *int64
-		err := s.pool.QueryRow(ctx, `SELECT merged_into FROM patients WHERE id = $1`, id).Scan(&into)
+		err := s.rd(ctx).QueryRow(ctx, `SELECT merged_into FROM patients WHERE id = $1`, id).Scan(&into)
 		if errors.Is(err, errNoRows) {
 			return 0, false, nil
 		}
@@ -145,7 +145,7 @@ func (s *Server) loadPatients(ctx context.Context, ids []int64) (map[int64]*pati
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, merged_into, name, gender, birth_date, updated_at FROM patients WHERE id = ANY($1)`, ids)
+	rows, err := s.rd(ctx).Query(ctx, `SELECT id, merged_into, name, gender, birth_date, updated_at FROM patients WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("loading patients: %w", err)
 	}
@@ -161,7 +161,7 @@ func (s *Server) loadPatients(ctx context.Context, ids []int64) (map[int64]*pati
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.pool.Query(ctx, `SELECT patient_id, kind, issuer, masked FROM patient_identifiers WHERE patient_id = ANY($1) ORDER BY patient_id, kind DESC, issuer, masked`, ids)
+	rows, err = s.rd(ctx).Query(ctx, `SELECT patient_id, kind, issuer, masked FROM patient_identifiers WHERE patient_id = ANY($1) ORDER BY patient_id, kind DESC, issuer, masked`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("loading patient identifiers: %w", err)
 	}

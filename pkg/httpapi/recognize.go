@@ -27,7 +27,21 @@ const (
 	ReasonNoResult     = "no_result"
 )
 
-// RecognizableResponse is the body of GET /api/v1/recognizable.
+// Views of GET /api/v1/recognizable (parameter view).
+//
+// ViewSummary, the default, answers what the clinician decides on: per item the verdict, the
+// recognisable result (or the newest one, with its reason) with its observations, values and
+// abnormal flags, and history_count, how many other results the item has. ViewFull adds
+// "history" (every other result of the item, judged) and each observation's "trend" (the
+// patient's earlier values of the same code); its body is exactly RecognizableResponse, the
+// shape every client got before views existed, so a client that reads history or trend asks for
+// view=full. Both views read the same rows and record the same reminders.
+const (
+	ViewSummary = "summary"
+	ViewFull    = "full"
+)
+
+// RecognizableResponse is the body of GET /api/v1/recognizable?view=full.
 type RecognizableResponse struct {
 	At        time.Time    `json:"at"`
 	Requester InstJSON     `json:"requester"`
@@ -42,20 +56,25 @@ type PatientJSON struct {
 	Identifiers []string `json:"identifiers"`
 }
 
-// ItemJSON is the answer for one catalogue item.
+// ItemJSON is the answer for one catalogue item (view=full).
 type ItemJSON struct {
-	Item         string       `json:"item"`
-	Name         string       `json:"name"`
-	NameEn       string       `json:"name_en,omitempty"`
-	Kind         string       `json:"kind"`
-	ValidityDays int          `json:"validity_days"`
-	PriceCents   int64        `json:"price_cents"`
-	Recognizable bool         `json:"recognizable"`
-	Reason       string       `json:"reason,omitempty"` // why not, when not recognizable
-	ReasonText   string       `json:"reason_text,omitempty"`
-	Result       *ResultJSON  `json:"result"`           // the recognisable result, or null
-	Latest       *ResultJSON  `json:"latest,omitempty"` // when nothing is recognisable: the newest result, with its reason
-	History      []ResultJSON `json:"history"`          // every other result of the item, newest first
+	ItemVerdict
+	History []ResultJSON `json:"history"` // every other result of the item, newest first
+}
+
+// ItemVerdict is what both views answer for one catalogue item.
+type ItemVerdict struct {
+	Item         string      `json:"item"`
+	Name         string      `json:"name"`
+	NameEn       string      `json:"name_en,omitempty"`
+	Kind         string      `json:"kind"`
+	ValidityDays int         `json:"validity_days"`
+	PriceCents   int64       `json:"price_cents"`
+	Recognizable bool        `json:"recognizable"`
+	Reason       string      `json:"reason,omitempty"` // why not, when not recognizable
+	ReasonText   string      `json:"reason_text,omitempty"`
+	Result       *ResultJSON `json:"result"`           // the recognisable result, or null
+	Latest       *ResultJSON `json:"latest,omitempty"` // when nothing is recognisable: the newest result, with its reason
 }
 
 // ResultJSON is one report of the item.
@@ -74,6 +93,33 @@ type ResultJSON struct {
 	Reason       string           `json:"reason,omitempty"`
 	ReasonText   string           `json:"reason_text,omitempty"`
 	Observations []Interpretation `json:"observations,omitempty"`
+}
+
+// recognizableSummary is the body of GET /api/v1/recognizable (view=summary).
+type recognizableSummary struct {
+	View      string        `json:"view"`
+	At        time.Time     `json:"at"`
+	Requester InstJSON      `json:"requester"`
+	Patient   *PatientJSON  `json:"patient"`
+	Items     []itemSummary `json:"items"`
+	Unmapped  []ResultJSON  `json:"unmapped,omitempty"`
+}
+
+// itemSummary is ItemJSON without the history, with its length.
+type itemSummary struct {
+	ItemVerdict
+	HistoryCount int `json:"history_count"` // other results of the item (view=full lists them)
+}
+
+// summary is resp in the summary view (resp built with full = false: no trends, history kept
+// only as its length).
+func summary(resp *RecognizableResponse, historyCount []int) *recognizableSummary {
+	out := &recognizableSummary{View: ViewSummary, At: resp.At, Requester: resp.Requester, Patient: resp.Patient,
+		Items: make([]itemSummary, len(resp.Items)), Unmapped: resp.Unmapped}
+	for i, it := range resp.Items {
+		out.Items[i] = itemSummary{ItemVerdict: it.ItemVerdict, HistoryCount: historyCount[i]}
+	}
+	return out
 }
 
 type repRow struct {
@@ -127,10 +173,19 @@ func (s *Server) recognizable(w http.ResponseWriter, r *http.Request) {
 	p := auth.FromContext(ctx)
 	vals := r.URL.Query()
 	for k := range vals {
-		if k != "patient" && k != "item" {
-			s.fail(w, r, badf("parameter %q is not supported (patient, item)", k))
+		if k != "patient" && k != "item" && k != "view" {
+			s.fail(w, r, badf("parameter %q is not supported (patient, item, view)", k))
 			return
 		}
+	}
+	full := false
+	switch v := vals["view"]; {
+	case len(v) == 0 || len(v) == 1 && v[0] == ViewSummary:
+	case len(v) == 1 && v[0] == ViewFull:
+		full = true
+	default:
+		s.fail(w, r, badf("view must be given at most once, as %s (the default: verdicts, results and values) or %s (also history and trends)", ViewSummary, ViewFull))
+		return
 	}
 	pv := vals.Get("patient")
 	if pv == "" || len(vals["patient"]) > 1 {
@@ -149,54 +204,73 @@ func (s *Server) recognizable(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var pids []int64
-	if strings.Contains(pv, "|") {
-		ids, err := s.patientsByIdentifier(ctx, pv)
-		if err != nil {
-			s.fail(w, r, err)
-			return
+	err := s.reading(ctx, func(ctx context.Context) error {
+		if strings.Contains(pv, "|") {
+			ids, err := s.patientsByIdentifier(ctx, pv)
+			pids = ids
+			return err
 		}
-		pids = ids
-	} else {
 		id, err := parsePatientRef(pv)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
-		if live, ok, err := s.livePatient(ctx, id); err != nil {
-			s.fail(w, r, err)
-			return
-		} else if ok {
+		live, ok, err := s.livePatient(ctx, id)
+		if ok {
 			pids = []int64{live}
 		}
-	}
-	resp, err := s.Recognize(ctx, p, pids, items)
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", resp)
+	resp, hist, err := s.recognize(ctx, p, pids, items, full)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if full {
+		writeJSON(w, http.StatusOK, "application/json; charset=utf-8", resp)
+		return
+	}
+	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", summary(resp, hist))
 }
 
 // Recognize answers "recognisable now" for the patients pids (one person; several ids only when
 // an identifier is shared) and items (nil = every item the patient has results for), and records
 // one reminder per item shown.
 func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64, items []*catalog.Item) (*RecognizableResponse, error) {
+	resp, _, err := s.recognize(ctx, p, pids, items, true)
+	return resp, err
+}
+
+// recognize is Recognize; with full false it computes no trends and leaves every item's
+// history empty, returning the histories' lengths instead (by item, in resp.Items order).
+func (s *Server) recognize(ctx context.Context, p *auth.Principal, pids []int64, items []*catalog.Item, full bool) (*RecognizableResponse, []int, error) {
 	now := s.opt.Now()
 	resp := &RecognizableResponse{At: now.UTC(), Requester: s.inst(p.Org), Items: []ItemJSON{}}
+	var hist []int
 	if len(pids) == 0 {
 		for _, it := range items {
 			resp.Items = append(resp.Items, emptyItem(it))
+			hist = append(hist, 0)
 		}
-		return resp, nil
+		return resp, hist, nil
 	}
 	var itemCodes []string
 	for _, it := range items {
 		itemCodes = append(itemCodes, it.Code)
 	}
 
-	reps, obs, masked, err := s.loadPatient(ctx, pids)
+	var reps []*repRow
+	var obs []*obsRow
+	var masked []string
+	err := s.reading(ctx, func(ctx context.Context) (err error) {
+		reps, obs, masked, err = s.loadPatient(ctx, pids)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp.Patient = &PatientJSON{ID: "p" + strconv.FormatInt(pids[0], 10), Identifiers: masked}
 
@@ -217,7 +291,10 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		}
 		reps = kept
 	}
-	byCode := map[[2]string][]*obsRow{}
+	var byCode map[[2]string][]*obsRow // for trends: view=full only
+	if full {
+		byCode = map[[2]string][]*obsRow{}
+	}
 	byReport := map[string][]*obsRow{}
 	for _, o := range obs {
 		o.Performer = performer[o.ReportID]
@@ -226,8 +303,10 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 			_ = s.pool.QueryRow(ctx, `SELECT performer FROM reports WHERE id = $1`, o.ReportID).Scan(&o.Performer)
 			performer[o.ReportID] = o.Performer
 		}
-		k := [2]string{o.CodeSystem, o.Code}
-		byCode[k] = append(byCode[k], o)
+		if byCode != nil {
+			k := [2]string{o.CodeSystem, o.Code}
+			byCode[k] = append(byCode[k], o)
+		}
 		byReport[o.ReportID] = append(byReport[o.ReportID], o)
 	}
 	for _, list := range byReport {
@@ -265,9 +344,11 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 		list := byItem[it.Code]
 		if len(list) == 0 {
 			resp.Items = append(resp.Items, emptyItem(it))
+			hist = append(hist, 0)
 			continue
 		}
-		ij := ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents, History: []ResultJSON{}}
+		ij := ItemJSON{ItemVerdict: ItemVerdict{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents},
+			History: []ResultJSON{}}
 		chosen := -1
 		judged := make([]ResultJSON, len(list))
 		for i, rep := range list {
@@ -285,18 +366,21 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 			withObs(&res)
 			ij.Reason, ij.ReasonText, ij.Latest = res.Reason, res.ReasonText, &res
 		}
-		for i, res := range judged {
-			if i == chosen || (chosen < 0 && i == 0) {
-				continue
+		hist = append(hist, len(judged)-1)
+		if full {
+			for i, res := range judged {
+				if i == chosen || (chosen < 0 && i == 0) {
+					continue
+				}
+				ij.History = append(ij.History, res)
 			}
-			ij.History = append(ij.History, res)
 		}
 		resp.Items = append(resp.Items, ij)
 	}
 	if err := s.remind(ctx, p, pids[0], resp.Items); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return resp, nil
+	return resp, hist, nil
 }
 
 // loadPatient reads what "recognisable now" needs of the patients pids in one round trip: their
@@ -316,7 +400,7 @@ func (s *Server) loadPatient(ctx context.Context, pids []int64) (reps []*repRow,
 		o.unit, o.ref_low, o.ref_high, o.interpretation
 		FROM observations o WHERE `+cond+` ORDER BY o.effective DESC, o.id LIMIT 20000`, arg)
 	b.Queue(`SELECT masked FROM patient_identifiers WHERE patient_id = $1 AND kind <> 'mrn' ORDER BY kind DESC, masked`, pids[0])
-	br := s.pool.SendBatch(ctx, b)
+	br := s.rd(ctx).SendBatch(ctx, b)
 	reps, err = collect(br, func(rows pgx.Rows) (*repRow, error) {
 		x := &repRow{}
 		return x, rows.Scan(&x.ID, &x.Item, &x.Status, &x.Current, &x.Clock, &x.Effective, &x.Issued, &x.Performer, &x.HRMark, &x.CodeSystem, &x.Code, &x.CodeDisplay)
@@ -360,8 +444,8 @@ func patientCond(col string, pids []int64) (string, any) {
 }
 
 func emptyItem(it *catalog.Item) ItemJSON {
-	return ItemJSON{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
-		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item", History: []ResultJSON{}}
+	return ItemJSON{ItemVerdict: ItemVerdict{Item: it.Code, Name: it.Name, NameEn: it.NameEn, Kind: it.Kind, ValidityDays: it.ValidityDays, PriceCents: it.PriceCents,
+		Reason: ReasonNoResult, ReasonText: "the patient has no result for this item"}, History: []ResultJSON{}}
 }
 
 // remind records one reminder per item shown, committed before the response is sent (through
@@ -402,12 +486,15 @@ func collect[T any](br pgx.BatchResults, scan func(pgx.Rows) (T, error)) ([]T, e
 // the retrieval.
 func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rec, err := s.loadOne(ctx, types["DiagnosticReport"], r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	main, inc, err := s.render(ctx, "DiagnosticReport", []*row{rec}, true, true)
+	var rec *row
+	var main, inc []map[string]any
+	err := s.reading(ctx, func(ctx context.Context) (err error) {
+		if rec, err = s.loadOne(ctx, types["DiagnosticReport"], r.PathValue("id")); err != nil {
+			return err
+		}
+		main, inc, err = s.render(ctx, "DiagnosticReport", []*row{rec}, true, true)
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return

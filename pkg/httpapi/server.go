@@ -18,6 +18,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/stats"
@@ -25,7 +26,10 @@ import (
 
 // Options configures a Server. Pool, Catalog and Hasher are required.
 type Options struct {
-	Pool    *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Reads routes the read paths to read replicas (nil: every query goes to Pool). Its primary
+	// must be Pool.
+	Reads   *db.Router
 	Catalog *catalog.Catalog
 	Hasher  *identity.Hasher
 	Log     *zap.Logger // default: no-op
@@ -43,6 +47,8 @@ type Options struct {
 type Server struct {
 	opt     Options
 	pool    *pgxpool.Pool
+	reads   *db.Router
+	marks   writeMarks
 	cat     *catalog.Catalog
 	hasher  *identity.Hasher
 	log     *zap.Logger
@@ -81,7 +87,16 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{opt: o, pool: o.Pool, cat: o.Catalog, hasher: o.Hasher, log: o.Log,
+	if o.Reads == nil {
+		var err error
+		if o.Reads, err = db.NewRouter(context.Background(), o.Pool, nil, db.RouterOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	if o.Reads.Primary() != o.Pool {
+		return nil, errors.New("httpapi: Reads must route writes to Pool (its primary)")
+	}
+	s := &Server{opt: o, pool: o.Pool, reads: o.Reads, cat: o.Catalog, hasher: o.Hasher, log: o.Log,
 		authn: &auth.Authenticator{DB: o.Pool, CacheTTL: o.TokenCacheTTL},
 		slots: make(chan struct{}, o.MaxInFlight)}
 	s.reminders = newReminderWriter(o.Pool.Exec, o.Log, reminderFlushers)

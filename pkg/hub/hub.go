@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -31,9 +32,12 @@ import (
 
 // Hub holds a process's long-lived dependencies.
 type Hub struct {
-	Cfg      config.Config
-	Log      *zap.Logger
-	Pool     *pgxpool.Pool
+	Cfg  config.Config
+	Log  *zap.Logger
+	Pool *pgxpool.Pool
+	// Reads routes the HTTP read paths to healthy read replicas (MRHUB_DATABASE_REPLICA_URLS),
+	// else to Pool.
+	Reads    *db.Router
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
 	Registry *prometheus.Registry
@@ -84,9 +88,16 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 		pool.Close()
 		return nil, errors.New("the region catalogue is empty: run `mrhub seed` (or load your region's reference data) first")
 	}
+	reads, err := db.NewRouter(ctx, pool, cfg.DatabaseReplicaURLs, db.RouterOptions{MaxLag: cfg.ReplicaMaxLag,
+		MaxConns: int32(cfg.DBMaxConns), Log: log.Named("replicas")})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	reg := telemetry.NewRegistry()
+	reg.MustRegister(reads)
 	return &Hub{
-		Cfg: cfg, Log: log, Pool: pool, Catalog: cat, Hasher: hasher, Registry: reg,
+		Cfg: cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
 		Metrics:       telemetry.NewMetrics(reg),
 		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
 		Decisions:     telemetry.NewDecisionMetrics(reg),
@@ -115,8 +126,13 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *zap.Logger) (*pgx
 	return pool, nil
 }
 
-// Close releases the pool.
-func (h *Hub) Close() { h.Pool.Close() }
+// Close stops the replica checks and releases the pools.
+func (h *Hub) Close() {
+	if h.Reads != nil {
+		h.Reads.Close()
+	}
+	h.Pool.Close()
+}
 
 // Topics are the topics the hub needs, with partition counts and configs.
 func (h *Hub) Topics() []bus.TopicSpec {
@@ -262,7 +278,14 @@ func (h *Hub) httpServer(extra map[string]http.Handler) (*http.Server, net.Liste
 			_, _ = w.Write([]byte(`{"status":"unavailable","reason":"database unreachable"}`))
 			return
 		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
+		if !h.Reads.HasReplicas() {
+			_, _ = w.Write([]byte(`{"status":"ready"}`))
+			return
+		}
+		// Replicas that are down or lagging do not make the hub unready: reads fall back to the
+		// primary. Their state is shown for operators.
+		b, _ := json.Marshal(map[string]any{"status": "ready", "replicas": h.Reads.States()})
+		_, _ = w.Write(b)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{Registry: h.Registry}))
 	for p, hd := range extra {

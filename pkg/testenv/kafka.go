@@ -70,3 +70,15 @@ func ReadAll(t testing.TB, brokers []string, topic string, want int, timeout tim
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// WaitFor polls ok until it holds, failing t after timeout with what was awaited.
+func WaitFor(t testing.TB, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
