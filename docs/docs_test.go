@@ -542,7 +542,7 @@ func TestDeadLetterCodesDocumented(t *testing.T) {
 // TestMetricsDocumented: every Prometheus metric the hub registers is described in
 // docs/operations.md and docs/operations.zh-CN.md, and every mrhub_* metric they name exists.
 func TestMetricsDocumented(t *testing.T) {
-	metrics := scanSources(t, regexp.MustCompile(`Name:\s*"(mrhub_[a-z0-9_]+)"`), "pkg")
+	metrics := scanSources(t, regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(mrhub_[a-z0-9_]+)"`), "pkg")
 	if len(metrics) < 5 {
 		t.Fatalf("found only %d metrics; the scan is broken", len(metrics))
 	}
