@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/pkg/profile"
@@ -38,13 +39,9 @@ func runReindex(ctx context.Context, args []string) error {
 			return fmt.Errorf("--from-time: %w", err)
 		}
 	}
-	log, err := newLogger(cfg)
+	h, err := openHub(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	h, err := hub.Open(ctx, cfg, log)
-	if err != nil {
-		return explainDB(err)
 	}
 	defer h.Close()
 	return replay.Run(ctx, h, o)
@@ -55,13 +52,9 @@ func runRehash(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg)
+	h, err := openHub(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	h, err := hub.Open(ctx, cfg, log)
-	if err != nil {
-		return explainDB(err)
 	}
 	defer h.Close()
 	start := time.Now()
@@ -93,13 +86,9 @@ func runReview(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg)
+	h, err := openHub(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	h, err := hub.Open(ctx, cfg, log)
-	if err != nil {
-		return explainDB(err)
 	}
 	defer h.Close()
 	switch args[0] {
@@ -137,4 +126,18 @@ func runReview(ctx context.Context, args []string) error {
 	default:
 		return usage
 	}
+}
+
+// openHub opens the hub of cfg for an administrative command, with its logger; a database it
+// cannot reach is explained.
+func openHub(ctx context.Context, cfg config.Config) (*hub.Hub, error) {
+	log, err := newLogger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := hub.Open(ctx, cfg, log)
+	if err != nil {
+		return nil, explainDB(err)
+	}
+	return h, nil
 }

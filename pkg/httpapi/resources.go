@@ -136,29 +136,21 @@ func (s *Server) reportResource(r *row, obs, img []string) (map[string]any, erro
 // r.Version, lastUpdated = r.Updated), subject and performer; its result and imagingStudy
 // references are left as scrubbed.
 func (s *Server) reportBase(r *row) (map[string]any, error) {
-	m, err := decodeResource(r.Resource)
+	m, meta, err := served(r)
 	if err != nil {
 		return nil, err
 	}
-	scrub(m)
-	m["id"] = r.ID
-	meta, _ := m["meta"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
-	}
 	meta["versionId"] = strconv.Itoa(r.Version)
-	meta["lastUpdated"] = r.Updated.UTC().Format(time.RFC3339Nano)
-	m["meta"] = meta
-	m["subject"] = patientRef(r.PatientID)
 	m["performer"] = []any{s.orgRef(r.Performer)}
 	return m, nil
 }
 
-// childResource is an Observation or ImagingStudy as served.
-func (s *Server) childResource(r *row) (map[string]any, error) {
+// served is the stored resource of r scrubbed, with the hub's id, subject and
+// meta.lastUpdated = r.Updated; it returns the meta map for the caller to complete.
+func served(r *row) (map[string]any, map[string]any, error) {
 	m, err := decodeResource(r.Resource)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scrub(m)
 	m["id"] = r.ID
@@ -166,10 +158,19 @@ func (s *Server) childResource(r *row) (map[string]any, error) {
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	delete(meta, "versionId")
 	meta["lastUpdated"] = r.Updated.UTC().Format(time.RFC3339Nano)
 	m["meta"] = meta
 	m["subject"] = patientRef(r.PatientID)
+	return m, meta, nil
+}
+
+// childResource is an Observation or ImagingStudy as served.
+func (s *Server) childResource(r *row) (map[string]any, error) {
+	m, meta, err := served(r)
+	if err != nil {
+		return nil, err
+	}
+	delete(meta, "versionId")
 	if m["resourceType"] == "Observation" {
 		if p, ok := m["performer"].([]any); ok && len(p) > 0 {
 			m["performer"] = append(p, s.orgRef(r.Performer))
