@@ -26,11 +26,9 @@ type want struct {
 // DiagnosticReports counted through nested Bundles; see EXAMPLES-NOTES.md:
 // 33 HL7 + 18 Synthea reports), not from this package's output.
 //
-// Decoded by github.com/google/fhir/go, every file has the outcome it had
-// with the generated decoder the hub used before: no file is refused or
-// accepted differently, so no entry below needs a note. The inputs where the
-// library's verdict differs from that decoder's are not among these files;
-// message_test.go lists them (TestParseErrors, TestLooserThanSchema,
+// github.com/google/fhir/go accepts and refuses every file exactly as listed.
+// The inputs where it is looser or stricter than R4 JSON are not among these
+// files; message_test.go lists them (TestParseErrors, TestLooserThanSchema,
 // TestStricterThanR4).
 var exampleOutcomes = map[string]want{
 	"SOURCES.md":                             {code: fhir.CodeNotJSON},
