@@ -101,7 +101,7 @@ func TestStricterThanR4(t *testing.T) {
 	_, err := fhir.ParseMessage([]byte(in))
 	var fe *fhir.Error
 	if !errors.As(err, &fe) || fe.Code != fhir.CodeInvalid || fe.Path != "Bundle.entry[0].resource.name[0]._given[0]" {
-		t.Fatalf("got %v; the library accepts null in _given now: update README's list", err)
+		t.Fatalf("got %v; the library accepts null in _given now: update the list in docs/integration.md", err)
 	}
 }
 
@@ -109,7 +109,7 @@ func TestStricterThanR4(t *testing.T) {
 // accepts, and the hub therefore indexes: empty strings, arrays and objects,
 // and broken invariants (a Period that ends before it starts, a Reference
 // with nothing in it, contained resources inside contained ones). README
-// "FHIR layer" lists them.
+// lists them (docs/integration.md, "Decoding: what the hub checks").
 func TestLooserThanSchema(t *testing.T) {
 	for name, in := range map[string]string{
 		"empty string":     dr + `,"conclusion":""}`,
@@ -120,7 +120,7 @@ func TestLooserThanSchema(t *testing.T) {
 		"contained nested": dr + `,"contained":[{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"p"}]}]}`,
 	} {
 		if _, err := fhir.ParseMessage([]byte(in)); err != nil {
-			t.Errorf("%s: %v (the library accepts it; if it no longer does, update README's list)", name, err)
+			t.Errorf("%s: %v (the library accepts it; if it no longer does, update the list in docs/integration.md)", name, err)
 		}
 	}
 }
