@@ -94,7 +94,7 @@ func TestParseErrors(t *testing.T) {
 
 // TestStricterThanR4 lists what R4 JSON allows but the library's decoder refuses: a null
 // placeholder in a primitive's extension array ("_given":[null,{…}], R4 JSON §2.6.2), which
-// it reads as a null string. README "FHIR layer" lists it.
+// it reads as a null string. docs/integration.md lists it.
 func TestStricterThanR4(t *testing.T) {
 	in := bundle(ent("urn:uuid:11111111-1111-4111-8111-111111111111", `{"resourceType":"Patient","name":[{"given":["A","B"],"_given":[null,{"id":"g2"}]}]}`),
 		ent("", dr+`,"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}}`))
@@ -108,8 +108,8 @@ func TestStricterThanR4(t *testing.T) {
 // TestLooserThanSchema lists what R4 JSON forbids but the library's decoder
 // accepts, and the hub therefore indexes: empty strings, arrays and objects,
 // and broken invariants (a Period that ends before it starts, a Reference
-// with nothing in it, contained resources inside contained ones). README
-// lists them (docs/integration.md, "Decoding: what the hub checks").
+// with nothing in it, contained resources inside contained ones).
+// docs/integration.md ("Decoding: what the hub checks") lists them.
 func TestLooserThanSchema(t *testing.T) {
 	for name, in := range map[string]string{
 		"empty string":     dr + `,"conclusion":""}`,
