@@ -139,18 +139,9 @@ func (p *scanner) value(depth int, path string) bool {
 			if !p.value(depth+1, path+"["+strconv.Itoa(i)+"]") {
 				return false
 			}
-			p.ws()
-			if p.pos >= len(p.data) {
-				return p.syntax("unterminated array")
+			if done, ok := p.next(']', "array"); done || !ok {
+				return ok
 			}
-			if p.data[p.pos] == ']' {
-				p.pos++
-				return true
-			}
-			if p.data[p.pos] != ',' {
-				return p.syntax("expected ',' or ']'")
-			}
-			p.pos++
 		}
 	case c == '"':
 		_, ok := p.str(path)
@@ -356,17 +347,25 @@ func (p *scanner) object(depth int, path string) bool {
 		} else if !p.value(depth, joinPath(path, string(key))) {
 			return false
 		}
-		p.ws()
-		if p.pos >= len(p.data) {
-			return p.syntax("unterminated object")
+		if done, ok := p.next('}', "object"); done || !ok {
+			return ok
 		}
-		if p.data[p.pos] == '}' {
-			p.pos++
-			return true
-		}
-		if p.data[p.pos] != ',' {
-			return p.syntax("expected ',' or '}'")
-		}
-		p.pos++
 	}
+}
+
+// next reads what follows an element of an array or an object: its closing
+// byte (done) or a comma.
+func (p *scanner) next(closer byte, kind string) (done, ok bool) {
+	p.ws()
+	switch {
+	case p.pos >= len(p.data):
+		return false, p.syntax("unterminated " + kind)
+	case p.data[p.pos] == closer:
+		p.pos++
+		return true, true
+	case p.data[p.pos] != ',':
+		return false, p.syntax("expected ',' or '" + string(closer) + "'")
+	}
+	p.pos++
+	return false, true
 }
