@@ -139,11 +139,8 @@ func (c *collector) ReportValidationWarning(string, error) error { return nil }
 // references of each DiagnosticReport inside the message. The returned error
 // is always an *Error: the first problem found, with its FHIR path.
 func (d *Decoder) ParseMessage(data []byte) (*Message, error) {
-	rt, spans, perr := preflightSpans(data, true)
+	rt, spans, perr := preflight(data, true)
 	if perr != nil {
-		if perr.Path != "" && rt != "" {
-			perr.Path = rt + "." + perr.Path
-		}
 		return nil, perr
 	}
 	switch {
@@ -191,11 +188,8 @@ func Decode(data []byte) (proto.Message, error) { return defaultDecoder().Decode
 // resource, one line of an NDJSON export). Errors are *Error, as for
 // ParseMessage.
 func (d *Decoder) Decode(data []byte) (proto.Message, error) {
-	rt, perr := preflight(data)
+	rt, _, perr := preflight(data, false)
 	if perr != nil {
-		if perr.Path != "" && rt != "" {
-			perr.Path = rt + "." + perr.Path
-		}
 		return nil, perr
 	}
 	if rt == "" {

@@ -20,21 +20,20 @@ const maxDepth = 64
 // object repeats a key (CodeInvalid: the library keeps the last value
 // silently, so two readers of the same message could see different reports),
 // that strings are UTF-8 and nesting is bounded (CodeInvalid). It returns the
-// root's resourceType when the root object names one with a plain string.
-func preflight(data []byte) (rootType string, err *Error) {
-	rt, _, err := preflightSpans(data, false)
-	return rt, err
-}
-
-// preflightSpans is preflight that also returns, when spans is set, the bytes of every object
-// at a resource position — the root, each "….resource" and each "….contained[n]" — by its
-// path from the root ("" for the root, "entry[0].resource", "entry[0].resource.contained[1]").
-func preflightSpans(data []byte, spans bool) (rootType string, raw map[string][]byte, err *Error) {
+// root's resourceType when the root object names one with a plain string, and
+// the error's path starts with it. With spans set it also returns the bytes of
+// every object at a resource position — the root, each "….resource" and each
+// "….contained[n]" — by its path from the root ("" for the root,
+// "entry[0].resource", "entry[0].resource.contained[1]").
+func preflight(data []byte, spans bool) (rootType string, raw map[string][]byte, err *Error) {
 	p := &scanner{data: data}
 	if spans {
 		p.spans = map[string][]byte{}
 	}
 	rt, err := p.run()
+	if err != nil && err.Path != "" && rt != "" {
+		err.Path = rt + "." + err.Path
+	}
 	return rt, p.spans, err
 }
 
