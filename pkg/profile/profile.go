@@ -241,7 +241,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	// the stored resource and the published content_hash recover the masked digits by trying
 	// the few million candidates.
 	used := make([]bool, len(secrets))
-	mask := func(s string) string { return string(redact([]byte(s), secrets, used)) }
+	mask := func(s string) string { return redactString(s, secrets, used) }
 	e.Resource = redact(v.Raw, secrets, used)
 	rep, err := canonical(dr, v.Path, mask)
 	if err != nil {
@@ -465,6 +465,19 @@ func redact(raw []byte, secrets []secret, used []bool) []byte {
 		}
 	}
 	return out
+}
+
+// redactString is redact for one string value of a decoded resource. The canonical form calls
+// it for every string of every resource, so it copies only a string that holds a number.
+func redactString(s string, secrets []secret, used []bool) string {
+	for _, sc := range secrets {
+		for _, f := range sc.forms {
+			if strings.Contains(s, string(f)) {
+				return string(redact([]byte(s), secrets, used))
+			}
+		}
+	}
+	return s
 }
 
 func subjectPath(v *fhir.ReportView) string {

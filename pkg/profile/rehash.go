@@ -55,17 +55,17 @@ func Rehash(ctx context.Context, pool *pgxpool.Pool, dec *fhir.Decoder, progress
 const rehashPageSize = 500
 
 type stored struct {
-	id, status string
-	patient    int64
-	version    int
-	hash       []byte
-	report     []byte
-	results    [][]byte
-	imaging    [][]byte
+	id      string
+	patient int64
+	version int
+	hash    []byte
+	report  []byte
+	results [][]byte
+	imaging [][]byte
 }
 
 func rehashPage(ctx context.Context, tx pgx.Tx, dec *fhir.Decoder, after string, st *RehashStats) (int, string, error) {
-	rows, err := tx.Query(ctx, `SELECT r.id, r.status, r.current, r.patient_id, r.version, r.content_hash, v.resource::text
+	rows, err := tx.Query(ctx, `SELECT r.id, r.current, r.patient_id, r.version, r.content_hash, v.resource::text
 		FROM reports r JOIN report_versions v ON v.report_id = r.id AND v.version = r.version
 		WHERE r.id > $1 ORDER BY r.id LIMIT $2 FOR UPDATE OF r`, after, rehashPageSize)
 	if err != nil {
@@ -80,7 +80,7 @@ func rehashPage(ctx context.Context, tx pgx.Tx, dec *fhir.Decoder, after string,
 		s := &stored{}
 		var current bool
 		var res string
-		if err := rows.Scan(&s.id, &s.status, &current, &s.patient, &s.version, &s.hash, &res); err != nil {
+		if err := rows.Scan(&s.id, &current, &s.patient, &s.version, &s.hash, &res); err != nil {
 			rows.Close()
 			return 0, after, err
 		}
