@@ -44,7 +44,7 @@ type reportVersion struct {
 // loadVersions reads the versions of report id, newest first by rank: all of them when vid is
 // 0, else that one. It answers notFound when the report, or that version of it, does not exist.
 func (s *Server) loadVersions(ctx context.Context, id string, vid int) ([]reportVersion, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.rd(ctx).Query(ctx, `
 		SELECT r.id, r.clock, r.patient_id, r.performer, r.version, r.updated_at, r.current, r.status,
 		       v.version, v.version_rank, v.received_at, v.resource
 		FROM reports r LEFT JOIN report_versions v ON v.report_id = r.id AND ($2 = 0 OR v.version = $2)
@@ -114,7 +114,8 @@ func parseVersionID(vid string) (int, error) {
 }
 
 // history serves GET /fhir/DiagnosticReport/{id}/_history: a Bundle of type history with every
-// version of the report, newest first, and records a retrieval as a read does.
+// version of the report, newest first, read like a read (from a replica when one is usable), and
+// records a retrieval as a read does.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := onlyFormat(r, "history"); err != nil {
@@ -122,19 +123,28 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	vs, err := s.loadVersions(ctx, id, 0)
+	var vs []reportVersion
+	var served []map[string]any
+	err := s.reading(ctx, func(ctx context.Context) (err error) {
+		if vs, err = s.loadVersions(ctx, id, 0); err != nil {
+			return err
+		}
+		served = make([]map[string]any, len(vs))
+		for i, v := range vs {
+			if served[i], err = s.versionResource(ctx, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	base := baseURL(r)
 	entries := make([]any, 0, len(vs))
-	for _, v := range vs {
-		m, err := s.versionResource(ctx, v)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	for i, v := range vs {
+		m := served[i]
 		req := map[string]any{"method": "PUT", "url": "DiagnosticReport/" + id}
 		status := "200 OK"
 		if len(entries) == len(vs)-1 {
@@ -176,12 +186,15 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	vs, err := s.loadVersions(ctx, r.PathValue("id"), vid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	m, err := s.versionResource(ctx, vs[0])
+	var vs []reportVersion
+	var m map[string]any
+	err = s.reading(ctx, func(ctx context.Context) (err error) {
+		if vs, err = s.loadVersions(ctx, r.PathValue("id"), vid); err != nil {
+			return err
+		}
+		m, err = s.versionResource(ctx, vs[0])
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
