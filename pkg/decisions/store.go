@@ -68,9 +68,10 @@ type Store struct {
 }
 
 // DefaultReportGrace is the hub's ReportGrace: long enough for the report consumers to catch
-// up after a restart or a burst, short enough that a decision on a report that will never come
-// holds its partition only briefly.
-const DefaultReportGrace = 2 * time.Minute
+// up after a burst, short enough that a decision on a report that will never come holds the
+// decisions behind it on its partition only briefly (each such decision holds them until it is
+// this old).
+const DefaultReportGrace = 30 * time.Second
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {
