@@ -25,6 +25,7 @@ bench: build
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMessage -fuzztime=200000x -timeout=10m ./pkg/fhir
+	$(GO) test -run='^$$' -fuzz=FuzzFastDecoder -fuzztime=100000x -timeout=15m ./pkg/fhir
 
 vet:
 	$(GO) vet $(PKGS)

@@ -23,6 +23,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/decisions"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/outbox"
@@ -41,8 +42,10 @@ type Hub struct {
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
 	Registry *prometheus.Registry
-	Metrics  *telemetry.Metrics
-	Store    *index.Store
+	// Decoder is the process's FHIR decoder, shared by its consumers (mrhub_fhir_decoded_total).
+	Decoder *fhir.Decoder
+	Metrics *telemetry.Metrics
+	Store   *index.Store
 	// Decisions holds the decision counters and the HTTP latency histogram (issue 5).
 	Decisions *telemetry.DecisionMetrics
 	// DecisionStore validates and writes recognition decisions.
@@ -96,8 +99,11 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	}
 	reg := telemetry.NewRegistry()
 	reg.MustRegister(reads)
+	dec := fhir.NewDecoder(cfg.Location())
+	telemetry.RegisterDecodeStats(reg, func() (int64, int64) { s := dec.Stats(); return s.Fast, s.Fallback })
 	return &Hub{
-		Cfg: cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
+		Decoder: dec,
+		Cfg:     cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
 		Metrics:       telemetry.NewMetrics(reg),
 		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
 		Decisions:     telemetry.NewDecisionMetrics(reg),
@@ -147,7 +153,7 @@ func (h *Hub) Topics() []bus.TopicSpec {
 
 // Profiler returns the indexing profile bound to the hub's catalogue and key.
 func (h *Hub) Profiler() *profile.Profiler {
-	return &profile.Profiler{Catalog: h.Catalog, Hasher: h.Hasher, Location: h.Cfg.Location()}
+	return &profile.Profiler{Catalog: h.Catalog, Hasher: h.Hasher, Location: h.Cfg.Location(), Decoder: h.Decoder}
 }
 
 // NewConsumer builds one report consumer (its own group member). The caller closes the reader.

@@ -49,14 +49,20 @@ type Profiler struct {
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
 	Location *time.Location // zone of times given without one (UTC if nil)
+	// Decoder decodes the messages; when nil, the Profiler makes its own in Location.
+	// Profilers of one process share one, so that its counts are the process's.
+	Decoder *fhir.Decoder
 
-	once    sync.Once
-	decoder *fhir.Decoder
+	once sync.Once
 }
 
 func (p *Profiler) dec() *fhir.Decoder {
-	p.once.Do(func() { p.decoder = fhir.NewDecoder(p.Location) })
-	return p.decoder
+	p.once.Do(func() {
+		if p.Decoder == nil {
+			p.Decoder = fhir.NewDecoder(p.Location)
+		}
+	})
+	return p.Decoder
 }
 
 // Func adapts p to the consumer's ProfileFunc.
