@@ -43,7 +43,7 @@ type Hub struct {
 	Registry *prometheus.Registry
 	Metrics  *telemetry.Metrics
 	Store    *index.Store
-	// Decisions holds the decision counters and the HTTP latency histogram (issue 5).
+	// Decisions holds the decision counters and the HTTP latency histogram.
 	Decisions *telemetry.DecisionMetrics
 	// DecisionStore validates and writes recognition decisions.
 	DecisionStore *decisions.Store
@@ -96,6 +96,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	}
 	reg := telemetry.NewRegistry()
 	reg.MustRegister(reads)
+	telemetry.RegisterBuildInfo(reg, telemetry.ReadBuild())
 	return &Hub{
 		Cfg: cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
 		Metrics:       telemetry.NewMetrics(reg),
