@@ -177,7 +177,7 @@ func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, 
 		return nil, nil, err
 	}
 	c := &decisionsconsumer.Consumer{Name: h.DecisionsGroup(), Reader: r, Store: h.DecisionStore, Log: h.Log.Named("decisions"),
-		Metrics: h.Metrics, Decisions: h.Decisions, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
+		Metrics: h.Metrics, Decisions: h.Decisions, Marks: h.Reads, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
 	return c, r.Close, nil
 }
 
