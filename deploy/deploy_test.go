@@ -574,9 +574,7 @@ func TestCompose(t *testing.T) {
 		if keyFile == sec || !contains(strList(c.Services[name]["secrets"]), sec) {
 			t.Errorf("hub %s: MRHUB_ID_KEY_FILE %q is not a secret of the service", name, keyFile)
 		}
-		for _, p := range strList(c.Services[name]["ports"]) {
-			ports = append(ports, p)
-		}
+		ports = append(ports, strList(c.Services[name]["ports"])...)
 	}
 	if groups[0] != groups[1] {
 		t.Errorf("the hubs are in different consumer groups: %v", groups)
