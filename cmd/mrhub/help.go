@@ -30,7 +30,7 @@ func isHelp(arg string) bool {
 // runHelp runs `mrhub help [command [subcommand]]`: the command list, or what `mrhub command
 // [subcommand] -h` prints.
 func runHelp(ctx context.Context, args []string) int {
-	if len(args) == 0 {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(os.Stdout)
 		return 0
 	}

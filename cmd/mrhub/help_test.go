@@ -83,7 +83,7 @@ func helpEnv(t *testing.T) (db, replica, kafka *tripwire, dir string) {
 // helpLines are the command lines that ask for help: `mrhub help`, and for every command and
 // subcommand `-h`, `--help` and `mrhub help …`.
 func helpLines() [][]string {
-	lines := [][]string{{"help"}, {"-h"}, {"--help"}}
+	lines := [][]string{{"help"}, {"-h"}, {"--help"}, {"help", "-h"}}
 	for name := range commands {
 		lines = append(lines, []string{name, "-h"}, []string{name, "--help"}, []string{"help", name})
 		for _, sub := range subcommands[name] {

@@ -91,6 +91,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintf(w, "  %-9s %s\n", "help", "this list, or a command's flags: `mrhub help [command [subcommand]]`")
 	fmt.Fprintln(w, "\n`mrhub help <command>` or `mrhub <command> -h` lists a command's flags; environment variables are in docs/reference.md.")
 }
 
