@@ -186,4 +186,3 @@ func (h *harness) lastEvent(id string) (*index.Event, int) {
 	}
 	return &ev, len(evs)
 }
-

@@ -145,4 +145,3 @@ func MustShared(t testing.TB, what string) string {
 	}
 	return d
 }
-
