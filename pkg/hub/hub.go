@@ -46,7 +46,7 @@ type Hub struct {
 	Decoder *fhir.Decoder
 	Metrics *telemetry.Metrics
 	Store   *index.Store
-	// Decisions holds the decision counters and the HTTP latency histogram (issue 5).
+	// Decisions holds the decision counters and the HTTP latency histogram.
 	Decisions *telemetry.DecisionMetrics
 	// DecisionStore validates and writes recognition decisions.
 	DecisionStore *decisions.Store
@@ -99,6 +99,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	}
 	reg := telemetry.NewRegistry()
 	reg.MustRegister(reads)
+	telemetry.RegisterBuildInfo(reg, telemetry.ReadBuild())
 	dec := fhir.NewDecoder(cfg.Location())
 	telemetry.RegisterDecodeStats(reg, func() (int64, int64) { s := dec.Stats(); return s.Fast, s.Fallback })
 	return &Hub{
@@ -182,7 +183,7 @@ func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, 
 		return nil, nil, err
 	}
 	c := &decisionsconsumer.Consumer{Name: h.DecisionsGroup(), Reader: r, Store: h.DecisionStore, Log: h.Log.Named("decisions"),
-		Metrics: h.Metrics, Decisions: h.Decisions, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
+		Metrics: h.Metrics, Decisions: h.Decisions, Marks: h.Reads, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
 	return c, r.Close, nil
 }
 
