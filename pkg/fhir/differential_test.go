@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -574,5 +575,29 @@ func TestCanonicalEncoderMatchesClone(t *testing.T) {
 	t.Logf("%d canonical forms compared", compared)
 	if compared == 0 {
 		t.Fatal("nothing compared")
+	}
+}
+
+// TestPlainURLParses: every string plainURL passes, net/url parses.
+func TestPlainURLParses(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	alphabet := "aZ09._~/-:%@?#[]! "
+	n := 0
+	for i := 0; i < 200000; i++ {
+		var b strings.Builder
+		b.WriteString([]string{"http://", "https://", "urn:", "ftp://", ""}[rng.IntN(5)])
+		for j := rng.IntN(12); j > 0; j-- {
+			b.WriteByte(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := b.String()
+		if plainURL(s) {
+			n++
+			if _, err := url.Parse(s); err != nil {
+				t.Fatalf("%q passes plainURL but url.Parse says %v", s, err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no string passed plainURL")
 	}
 }

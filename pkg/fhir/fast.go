@@ -386,13 +386,20 @@ func (d *fastDecoder) primitive(m protoreflect.Message, mi *msgInfo, validate bo
 			return false
 		}
 	case primURI:
-		if validate {
+		if validate && !plainURL(s) {
 			if _, err := url.Parse(s); err != nil {
 				return false
 			}
 		}
 	case primText, primStringCode:
 	case primEnumCode:
+		// The library's rule: the enum value named by the code upper-cased with "-" as "_",
+		// else the first value whose original code is the code. The usual lower-case spelling
+		// is looked up directly.
+		if n, ok := mi.enumLower[s]; ok {
+			m.Set(mi.value, protoreflect.ValueOfEnum(n))
+			return true
+		}
 		n, ok := mi.enumByName[strings.ReplaceAll(strings.ToUpper(s), "-", "_")]
 		if !ok || n == 0 {
 			if n, ok = mi.enumOrig[s]; !ok {
@@ -487,6 +494,32 @@ func filterBase64Spaces(p []byte) (nn, stride, sep int, ok bool) {
 		i--
 	}
 	return nn, stride, sep, true
+}
+
+// plainURL reports whether s is a URL that net/url.Parse certainly accepts: http(s)://
+// followed only by letters, digits and "._~/-" (no port, user, query, escape or bracket), or
+// urn: followed only by letters, digits and "._:-". Others are parsed.
+func plainURL(s string) bool {
+	var rest string
+	colon := false
+	switch {
+	case strings.HasPrefix(s, "http://"):
+		rest = s[7:]
+	case strings.HasPrefix(s, "https://"):
+		rest = s[8:]
+	case strings.HasPrefix(s, "urn:"):
+		rest, colon = s[4:], true
+	default:
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '~' || c == '-' ||
+			c == '/' && !colon || c == ':' && colon) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseInt reads a JSON integer in the range of int32: no sign but '-', no

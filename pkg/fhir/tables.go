@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"regexp"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -69,6 +70,7 @@ type msgInfo struct {
 	regex      *regexp.Regexp               // Oid, Uuid
 	enumByName map[string]protoreflect.EnumNumber
 	enumOrig   map[string]protoreflect.EnumNumber
+	enumLower  map[string]protoreflect.EnumNumber // "entered-in-error" → ENTERED_IN_ERROR, for the usual spelling
 	tz, prec   protoreflect.FieldDescriptor
 	precs      [7]protoreflect.EnumNumber // by Precision constant below
 
@@ -262,10 +264,14 @@ func (ts *tableSet) primitive(mi *msgInfo) {
 				mi.prim = primEnumCode
 				mi.enumByName = map[string]protoreflect.EnumNumber{}
 				mi.enumOrig = map[string]protoreflect.EnumNumber{}
+				mi.enumLower = map[string]protoreflect.EnumNumber{}
 				vs := mi.value.Enum().Values()
 				for i := 0; i < vs.Len(); i++ {
 					v := vs.Get(i)
 					mi.enumByName[string(v.Name())] = v.Number()
+					if v.Number() != 0 {
+						mi.enumLower[strings.ToLower(strings.ReplaceAll(string(v.Name()), "_", "-"))] = v.Number()
+					}
 					// As the library: the first value whose original code is the
 					// string (values without one have "", so "" matches the first of them).
 					o, _ := proto.GetExtension(v.Options(), apb.E_FhirOriginalCode).(string)
