@@ -287,7 +287,7 @@ func TestFHIRSearchAndRead(t *testing.T) {
 
 	// Errors: 400/404 OperationOutcomes.
 	for _, q := range []string{dr + "&foo=bar", dr + "&date=xx2026", dr + "&date=2026-13", dr + "&status=done", dr + "&_count=abc",
-		dr + "&_include=DiagnosticReport:subject", "/fhir/DiagnosticReport?patient.identifier=http://x|1", "/fhir/Patient", dr + "&_sort=status",
+		dr + "&_include=DiagnosticReport:performer", "/fhir/DiagnosticReport?patient.identifier=http://x|1", "/fhir/Patient", dr + "&_sort=status",
 		"/fhir/DiagnosticReport?performer=NOPE", "/fhir/DiagnosticReport?_page=zzz"} {
 		r := e.get(q, e.clin)
 		if r.status != 400 || str(path(r.json(t), "resourceType")) != "OperationOutcome" || str(path(r.json(t), "issue.0.code")) != "invalid" {
