@@ -269,7 +269,7 @@ func (g *general) keep(e *fhir.Elements, base string, elements map[string]bool) 
 }
 
 // shape applies _summary and, when match is true, _elements to a served resource, in place;
-// a resource it leaves elements out of is tagged SUBSETTED. R4: the elements list does not apply
+// the resource is tagged SUBSETTED. R4: the elements list does not apply
 // to included resources, and mandatory elements are always kept.
 func (g *general) shape(m map[string]any, match bool) {
 	if g == nil {
@@ -287,7 +287,6 @@ func (g *general) shape(m map[string]any, match bool) {
 	if !ok {
 		return
 	}
-	removed := false
 	for k, v := range m {
 		base, known := e.Base(k)
 		if k == "resourceType" || !known {
@@ -295,24 +294,22 @@ func (g *general) shape(m map[string]any, match bool) {
 		}
 		if !g.keep(e, base, elements) {
 			delete(m, k)
-			removed = true
 			continue
 		}
 		if g.summary == "true" {
-			if kids := e.NestedSummary(base); kids != nil && trimNested(v, kids) {
-				removed = true
+			if kids := e.NestedSummary(base); kids != nil {
+				trimNested(v, kids)
 			}
 		}
 	}
-	if removed {
-		tagSubsetted(m)
-	}
+	// Tagged whether or not this resource had an element to lose: what is served is the subset
+	// asked for, not the resource (a report's references, for one, are not even looked up).
+	tagSubsetted(m)
 }
 
 // trimNested keeps only the children named in kids of a backbone element (or of each in a
-// list); it says whether it removed anything.
-func trimNested(v any, kids map[string]bool) bool {
-	removed := false
+// list).
+func trimNested(v any, kids map[string]bool) {
 	trim := func(x any) {
 		if o, ok := x.(map[string]any); ok {
 			for k := range o {
@@ -323,7 +320,6 @@ func trimNested(v any, kids map[string]bool) bool {
 				}
 				if !keep {
 					delete(o, k)
-					removed = true
 				}
 			}
 		}
@@ -335,7 +331,6 @@ func trimNested(v any, kids map[string]bool) bool {
 	} else {
 		trim(v)
 	}
-	return removed
 }
 
 // tagSubsetted adds the SUBSETTED tag to meta.tag.

@@ -357,8 +357,8 @@ func init() {
 			{"DiagnosticReport:result", true, "DiagnosticReport"}},
 	}
 	obs.params = merge(patientParams("o.patient_id"), map[string]param{
-		"code":   tokenCode("o.code_system", "o.code", "o.item"),
-		"date":   dateParam("o.effective", locOf),
+		"code":     tokenCode("o.code_system", "o.code", "o.item"),
+		"date":     dateParam("o.effective", locOf),
 		"status":   statusParam("o.status", obsStatuses),
 		"category": obsCategoryParam(),
 	})
@@ -446,7 +446,7 @@ func init() {
 
 // obsCategoryExpr is the category the hub serves on an Observation that carries none, from its
 // report: laboratory for a laboratory report (catalogue kind lab or report category LAB), imaging
-// for an imaging one (kind imaging or category RAD); '' otherwise.
+// for an imaging one (kind imaging or category RAD); ” otherwise.
 const obsCategoryExpr = "CASE WHEN (o.resource->'category') IS NOT NULL THEN '' WHEN r.kind = 'lab' OR r.category = 'LAB' THEN 'laboratory' " +
 	"WHEN r.kind = 'imaging' OR r.category = 'RAD' THEN 'imaging' ELSE '' END"
 
@@ -515,8 +515,8 @@ type searchRequest struct {
 	count    int
 	asc      bool
 	sort     sortKey
-	summary  bool // _summary=count
-	total    bool // _total=accurate or estimate
+	summary  bool            // _summary=count
+	total    bool            // _total=accurate or estimate
 	includes map[string]bool // "DiagnosticReport:result", and "rev:" + the name of a _revinclude
 	page     *cursor
 	gen      *general
