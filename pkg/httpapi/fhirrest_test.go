@@ -408,3 +408,169 @@ func TestImagingAndEverything(t *testing.T) {
 		t.Errorf("retrievals after searches and $everything: %d, want 0", n)
 	}
 }
+
+// R4's search parameters of each type the hub serves, and the parameters of every resource
+// (search.html): the test below proves those the CapabilityStatement does not list refused
+// (strict) or ignored (lenient).
+var r4Params = map[string][]string{
+	"DiagnosticReport": {"based-on", "category", "code", "conclusion", "date", "encounter", "identifier", "issued", "media", "patient",
+		"performer", "result", "results-interpreter", "specimen", "status", "subject"},
+	"Observation": {"based-on", "category", "code", "code-value-concept", "code-value-date", "code-value-quantity", "code-value-string",
+		"combo-code", "combo-code-value-concept", "combo-code-value-quantity", "combo-data-absent-reason", "combo-value-concept",
+		"combo-value-quantity", "component-code", "component-code-value-concept", "component-code-value-quantity",
+		"component-data-absent-reason", "component-value-concept", "component-value-quantity", "data-absent-reason", "date",
+		"derived-from", "device", "encounter", "focus", "has-member", "identifier", "method", "part-of", "patient", "performer",
+		"specimen", "status", "subject", "value-concept", "value-date", "value-quantity", "value-string"},
+	"ImagingStudy": {"basedon", "bodysite", "dicom-class", "encounter", "endpoint", "identifier", "instance", "interpreter", "modality",
+		"patient", "performer", "reason", "referrer", "series", "started", "status", "subject"},
+	"Patient": {"active", "address", "address-city", "address-country", "address-postalcode", "address-state", "address-use",
+		"birthdate", "death-date", "deceased", "email", "family", "gender", "general-practitioner", "given", "identifier", "language",
+		"link", "name", "organization", "phone", "phonetic", "telecom"},
+	"*": {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_text", "_content", "_list", "_has", "_type", "_query",
+		"_filter", "_contained", "_containedType"},
+}
+
+// The CapabilityStatement lists exactly what works: every search parameter, _sort key,
+// _include/_revinclude, general parameter and operation it lists answers 200 and is applied;
+// every R4 parameter, modifier, _sort key and include it does not list is refused with 400 by
+// default and ignored (left out of the self link) with Prefer: handling=lenient.
+func TestCapabilityStatementIsExact(t *testing.T) {
+	e := newEnv(t)
+	s := seed(e)
+	_, ip := imagingFixture(t, e)
+	nid1 := residentSystem + "|" + testenv.NID(1)
+	ins := "http://mrhub.example/sid/insurance|3302008812345678"
+	samples := map[string]string{
+		"DiagnosticReport.patient": s.p1, "DiagnosticReport.subject": "Patient/" + s.p1, "DiagnosticReport.patient.identifier": nid1,
+		"DiagnosticReport.subject:Patient.identifier": nid1, "DiagnosticReport.identifier": "http://his." + testenv.HospitalA + ".example/report-id|A-0",
+		"DiagnosticReport.code": "JY001", "DiagnosticReport.date": "ge2026-11-01", "DiagnosticReport.status": "final",
+		"DiagnosticReport.performer": "Organization/" + testenv.HospitalA, "DiagnosticReport.category": "LAB",
+		"Observation.patient": s.p1, "Observation.subject": "Patient/" + s.p1, "Observation.patient.identifier": nid1,
+		"Observation.subject:Patient.identifier": nid1, "Observation.code": "http://loinc.org|718-7", "Observation.date": "lt2026-11-21",
+		"Observation.status": "final,amended", "Observation.category": "laboratory",
+		"ImagingStudy.patient": ip, "ImagingStudy.subject": "Patient/" + ip, "ImagingStudy.patient.identifier": ins,
+		"ImagingStudy.subject:Patient.identifier": ins, "ImagingStudy.identifier": "urn:dicom:uid|urn:oid:1.2.156.112605.14.20261118.7",
+		"ImagingStudy.started": "2026-11-18",
+		"Patient.identifier":   nid1, "Patient._id": s.p1,
+		"_lastUpdated": "ge2026-01-01", "_count": "2", "_total": "accurate",
+		"_format": "application/fhir+json", "_pretty": "true", "_summary": "true", "_elements": "identifier",
+	}
+	rewritten := map[string]bool{"patient.identifier": true, "subject:Patient.identifier": true, "identifier": true}
+	base := func(rt, name string) string {
+		switch {
+		case rt == "Patient" && name != "_id" && name != "identifier":
+			return "_id=" + s.p1 + "&"
+		case rt == "ImagingStudy" && !strings.HasPrefix(name, "patient") && !strings.HasPrefix(name, "subject"):
+			return "patient=" + ip + "&"
+		case rt != "Patient" && rt != "ImagingStudy" && !strings.HasPrefix(name, "patient") && !strings.HasPrefix(name, "subject"):
+			return "patient=" + s.p1 + "&"
+		}
+		return ""
+	}
+	applied := func(r resp, name string) bool {
+		self, err := url.Parse(nextLink(r.json(t), "self"))
+		return err == nil && self.Query().Has(name)
+	}
+	cs := e.get("/fhir/metadata", "").json(t)
+	rest := path(cs, "rest.0")
+	var general []string
+	for _, p := range asList(path(rest, "searchParam")) {
+		general = append(general, str(path(p, "name")))
+	}
+	if strings.Join(general, ",") != "_format,_pretty,_summary,_elements" {
+		t.Errorf("general parameters listed: %v", general)
+	}
+	for _, res := range asList(path(rest, "resource")) {
+		rt := str(path(res, "type"))
+		listed := map[string]bool{}
+		for _, p := range asList(path(res, "searchParam")) {
+			name := str(path(p, "name"))
+			listed[name] = true
+			val, ok := samples[rt+"."+name]
+			if !ok {
+				val, ok = samples[name]
+			}
+			if name == "_sort" {
+				for _, key := range strings.Split(strings.Split(str(path(p, "documentation")), ";")[0], ", ") {
+					r := e.get("/fhir/"+rt+"?"+base(rt, "")+"_sort="+url.QueryEscape(key), e.clin)
+					if r.status != 200 || !applied(r, "_sort") || len(resources(t, r, "match")) == 0 {
+						t.Errorf("%s?_sort=%s: %d %s", rt, key, r.status, r.body)
+					}
+				}
+				continue
+			}
+			if !ok {
+				t.Errorf("%s lists %s: add a sample value to this test to prove it works", rt, name)
+				continue
+			}
+			q := "/fhir/" + rt + "?" + base(rt, name) + name + "=" + url.QueryEscape(val)
+			r := e.get(q, e.clin)
+			if r.status != 200 || len(resources(t, r, "match")) == 0 {
+				t.Errorf("%s: %d, %d matches: %.300s", q, r.status, len(resources(t, r, "match")), r.body)
+				continue
+			}
+			if !applied(r, name) && !rewritten[name] {
+				t.Errorf("%s: %s is not in the self link", q, name)
+			}
+		}
+		for _, name := range general {
+			q := "/fhir/" + rt + "?" + base(rt, "") + name + "=" + url.QueryEscape(samples[name])
+			if r := e.get(q, e.clin); r.status != 200 || !applied(r, name) {
+				t.Errorf("%s: %d (applied %v)", q, r.status, r.status == 200 && applied(r, name))
+			}
+		}
+		for _, kind := range []string{"searchInclude", "searchRevInclude"} {
+			param := map[string]string{"searchInclude": "_include", "searchRevInclude": "_revinclude"}[kind]
+			for _, inc := range asList(path(res, kind)) {
+				b := base(rt, "")
+				if rt != "Patient" {
+					b = "patient=" + s.p1 + "," + ip + "&" // laboratory and imaging reports
+				}
+				q := "/fhir/" + rt + "?" + b + param + "=" + str(inc)
+				if r := e.get(q, e.clin); r.status != 200 || len(resources(t, r, "include")) == 0 || !applied(r, param) {
+					t.Errorf("%s: %d, %d included", q, r.status, len(resources(t, r, "include")))
+				}
+			}
+		}
+		for _, op := range asList(path(res, "operation")) {
+			if str(path(op, "name")) != "everything" || rt != "Patient" {
+				t.Errorf("unexpected operation %v on %s", op, rt)
+			}
+			if r := e.get("/fhir/Patient/"+s.p1+"/$everything", e.clin); r.status != 200 {
+				t.Errorf("$everything: %d", r.status)
+			}
+		}
+
+		// What it does not list.
+		var refused []string
+		for _, p := range append(r4Params[rt], r4Params["*"]...) {
+			if !listed[p] {
+				refused = append(refused, p+"=x")
+			}
+		}
+		refused = append(refused, "code:text=x", "status:not=final", "date:missing=true", "_sort=_id", "_sort=-issued",
+			"_include="+rt+":performer", "_revinclude=Provenance:target", "_include:iterate="+rt+":subject", "no-such-param=1")
+		for _, kv := range refused {
+			q := "/fhir/" + rt + "?" + base(rt, "") + kv
+			if r := e.get(q, e.clin); r.status != 400 || str(path(r.json(t), "resourceType")) != "OperationOutcome" {
+				t.Errorf("strict %s: %d, want 400", q, r.status)
+			}
+			r := e.getH(q, e.clin, lenient)
+			name, _, _ := strings.Cut(kv, "=")
+			if r.status != 200 || r.header.Get("Preference-Applied") != "handling=lenient" {
+				t.Errorf("lenient %s: %d, want 200", q, r.status)
+				continue
+			}
+			self, _ := url.Parse(nextLink(r.json(t), "self"))
+			if self.Query().Has(name) && !strings.HasPrefix(kv, "_sort") && !strings.HasPrefix(kv, "_include") && !strings.HasPrefix(kv, "_revinclude") {
+				t.Errorf("lenient %s: self link %s shows the ignored parameter", q, self)
+			}
+			if vals := self.Query()[name]; len(vals) > 0 && strings.Contains(kv, vals[len(vals)-1]) && name != "_sort" {
+				t.Errorf("lenient %s: self link %s shows the ignored value", q, self)
+			}
+			if name == "_sort" && self.Query().Has("_sort") {
+				t.Errorf("lenient %s: self link %s shows the ignored _sort", q, self)
+			}
+		}
+	}
+}
