@@ -177,7 +177,7 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 		}
 		return rows.Err()
 	}
-	if err := load("observations", "o", "o.effective", obsCategoryExpr, withObs, obs); err != nil {
+	if err := load("observations", "o", "o.effective", reportCategoryExpr, withObs, obs); err != nil {
 		return nil, nil, err
 	}
 	if err := load("imaging_studies", "i", "COALESCE(i.started, r.clock)", "''", withImg, img); err != nil {

@@ -99,8 +99,8 @@ type row struct {
 	Resource  []byte
 	Current   bool
 	Status    string
-	// Category is, for an Observation that carries no category, the one the hub derives from its
-	// report (laboratory, imaging); "" otherwise.
+	// Category is, for an Observation, the category the hub serves when it carries none of its
+	// own: its report's (laboratory, imaging; reportCategoryExpr), or "".
 	Category string
 
 	// Set by searches that select the type's childCols: the ids of the report's observations

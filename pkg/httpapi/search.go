@@ -340,7 +340,7 @@ func init() {
 	obs := &rtype{
 		name:        "Observation",
 		from:        "observations o JOIN reports r ON r.id = o.report_id",
-		cols:        "o.id, o.effective, o.patient_id, r.performer, 0, r.updated_at, o.resource, r.current, o.status, " + obsCategoryExpr,
+		cols:        "o.id, o.effective, o.patient_id, r.performer, 0, r.updated_at, o.resource, r.current, o.status, " + reportCategoryExpr,
 		sortExpr:    "o.effective",
 		idExpr:      "o.id",
 		resultOf:    "o",
@@ -444,11 +444,16 @@ func init() {
 	}
 }
 
-// obsCategoryExpr is the category the hub serves on an Observation that carries none, from its
-// report: laboratory for a laboratory report (catalogue kind lab or report category LAB), imaging
-// for an imaging one (kind imaging or category RAD); ” otherwise.
-const obsCategoryExpr = "CASE WHEN (o.resource->'category') IS NOT NULL THEN '' WHEN r.kind = 'lab' OR r.category = 'LAB' THEN 'laboratory' " +
+// reportCategoryExpr is the Observation category of report r: laboratory for a laboratory
+// report (catalogue kind lab or report category LAB), imaging for an imaging one (kind imaging or
+// category RAD), else the empty string. The hub serves it on the report's Observations that carry
+// no category of their own (childResource), so selecting it costs no look into the resource.
+const reportCategoryExpr = "CASE WHEN r.kind = 'lab' OR r.category = 'LAB' THEN 'laboratory' " +
 	"WHEN r.kind = 'imaging' OR r.category = 'RAD' THEN 'imaging' ELSE '' END"
+
+// obsCategoryExpr is the category the hub serves on Observation o when it carries none of its
+// own, the empty string when it does (for the category search).
+const obsCategoryExpr = "CASE WHEN (o.resource->'category') IS NOT NULL THEN '' ELSE " + reportCategoryExpr + " END"
 
 // obsCategorySystem is the R4 code system of Observation categories.
 const obsCategorySystem = "http://terminology.hl7.org/CodeSystem/observation-category"
