@@ -395,6 +395,9 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	}
 	slices.Sort(all)
 	rss := rssMB()
+	if err := benchSubsets(ctx, client, srv.URL, tok, nids, max(time.Second, min(o.Duration/2, 10*time.Second)), stdout); err != nil {
+		return err
+	}
 	if o.Floor > 0 {
 		floor, err := benchFloor(ctx, api, pool, nids, o.Floor, stdout)
 		if err != nil {
@@ -408,9 +411,6 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		// compares like with like when the run is recognizable only (-search-pct 0).
 		qps := float64(rec) / o.Duration.Seconds()
 		fmt.Fprintf(stdout, "ratio_to_floor=%.2f recognizable_qps=%.0f database_floor_reads_per_s=%.0f search_pct=%d\n", qps/floor, qps, floor, o.SearchPct)
-	}
-	if err := benchSubsets(ctx, client, srv.URL, tok, nids, max(time.Second, min(o.Duration/2, 10*time.Second)), stdout); err != nil {
-		return err
 	}
 	fmt.Fprintf(stdout, "query qps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d rss_mb=%d\n",
 		float64(len(all))/o.Duration.Seconds(), ms(pct(all, 50)), ms(pct(all, 99)), errs[0].Load()+errs[1].Load(), rss)
