@@ -233,6 +233,9 @@ func TestViewerRequests(t *testing.T) {
 	check("/fhir/DiagnosticReport/"+s.r1+"?_summary=count", nil, 400)
 	check("/fhir/DiagnosticReport/"+s.r1+"?_elements=nope", nil, 400)
 	check("/fhir/DiagnosticReport/"+s.r1+"?_elements=nope,status", lenient, 200)
+	if m := check("/fhir/DiagnosticReport/"+s.r1+"?_elements=nope", lenient, 200).json(t); m["result"] == nil || subsetted(m) {
+		t.Errorf("lenient _elements naming no element: %v, want the whole resource", keysOf(m))
+	}
 	check("/fhir/DiagnosticReport/"+s.r1+"?_pretty=yes", nil, 400)
 	check("/fhir/DiagnosticReport/"+s.r1+"/_history?_format=xml", nil, 406)
 }

@@ -184,9 +184,11 @@ func generalParams(r *http.Request, rt string, vals url.Values, search bool) (*g
 				g.elements[base] = true
 				kept = append(kept, name)
 			}
-			if len(kept) > 0 {
-				g.applied.Set(k, strings.Join(kept, ","))
+			if len(kept) == 0 {
+				g.elements = nil // nothing applicable (ignored under lenient handling): the whole resource
+				continue
 			}
+			g.applied.Set(k, strings.Join(kept, ","))
 		}
 	}
 	return g, rest, nil
