@@ -96,8 +96,8 @@ func subsetted(m map[string]any) bool {
 
 func asList(v any) []any { l, _ := v.([]any); return l }
 
-// The requests a lab viewer makes, as the table lists them, answer 200 (or the
-// documented strict/lenient answer).
+// The first requests a lab viewer makes answer 200 (or the documented strict/lenient answer):
+// laboratory Observations, _pretty, _summary, _elements, _lastUpdated, Prefer handling, _format.
 func TestViewerRequests(t *testing.T) {
 	v := fhirschema.Require(t)
 	e := newEnv(t)
@@ -164,7 +164,7 @@ func TestViewerRequests(t *testing.T) {
 			t.Errorf("_elements=effective,subject served %s (mandatory code and status kept)", got)
 		}
 	}
-	// _lastUpdated: the reports were indexed during the test (now, in real time).
+	// _lastUpdated: the reports were indexed during the test, in real time.
 	if n := len(resources(t, check("/fhir/DiagnosticReport?subject=Patient/"+p+"&_lastUpdated=gt2026-01-01", nil, 200), "match")); n != 4 {
 		t.Errorf("_lastUpdated=gt2026-01-01: %d, want 4", n)
 	}
