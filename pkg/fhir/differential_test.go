@@ -124,7 +124,7 @@ func TestDifferentialDecoder(t *testing.T) {
 		for _, it := range items {
 			// The file as it is: the one-pass decoder must accept what the library accepts.
 			r := differential(d, it.data)
-			st.count(t, it.name, r, true)
+			st.count(t, it.name+" in "+z.name, r, true)
 			if zi > 0 {
 				continue // mutations once, in UTC; the zones matter for times, which the originals carry
 			}
