@@ -215,7 +215,7 @@ func TestOrderSelectCardsAndFeedback(t *testing.T) {
 		t.Fatalf("retried accept = %d %s", code, b)
 	}
 	override := map[string]any{"feedback": []any{map[string]any{"card": uc.UUID, "outcome": "overridden",
-		"overrideReason": map[string]any{"reason": map[string]any{"code": "1", "system": cdshooks.DeclineReasonSystem}, "userComment": "患者 " + nid + " 病情加重"},
+		"overrideReason":   map[string]any{"reason": map[string]any{"code": "1", "system": cdshooks.DeclineReasonSystem}, "userComment": "患者 " + nid + " 病情加重"},
 		"outcomeTimestamp": now}}}
 	if code, r, b := fb(override); code != http.StatusOK || r.Feedback[0].Result != cdshooks.ResultCreated {
 		t.Fatalf("override = %d %s", code, b)
@@ -318,7 +318,9 @@ func TestCallErrors(t *testing.T) {
 		}), 400, "has no id"},
 		{"order-select without selections", clin, "/cds-services/" + cdshooks.ServiceSelect, hookRequest("order-select", nid, "", nil, order), 400, "context.selections"},
 		{"selection naming nothing", clin, "/cds-services/" + cdshooks.ServiceSelect, hookRequest("order-select", nid, "", []string{"ServiceRequest/zz"}, order), 400, "names no resource"},
-		{"authorization without server", clin, path, with(func(m map[string]any) { m["fhirAuthorization"] = map[string]any{"access_token": "x", "token_type": "Bearer"} }), 400, "fhirServer is required"},
+		{"authorization without server", clin, path, with(func(m map[string]any) {
+			m["fhirAuthorization"] = map[string]any{"access_token": "x", "token_type": "Bearer"}
+		}), 400, "fhirServer is required"},
 		{"prefetch missing", clin, path, with(func(m map[string]any) { delete(m, "prefetch") }), 412, "prefetch.patient"},
 		{"prefetch null", clin, path, with(func(m map[string]any) { m["prefetch"] = map[string]any{"patient": nil} }), 412, "prefetch.patient"},
 		{"prefetch an OperationOutcome", clin, path, with(func(m map[string]any) {
@@ -410,9 +412,9 @@ func TestCallErrors(t *testing.T) {
 func TestMaskIdentityNumbers(t *testing.T) {
 	nid := testenv.NID(3)
 	for in, want := range map[string]string{
-		"患者" + nid + "复查":      "患者" + identityMask(nid) + "复查",
+		"患者" + nid + "复查":     "患者" + identityMask(nid) + "复查",
 		"医保 123456789012 已核对": "医保 ********9012 已核对",
-		"血红蛋白 135 g/L":         "血红蛋白 135 g/L",
+		"血红蛋白 135 g/L":        "血红蛋白 135 g/L",
 	} {
 		if got := cdshooks.MaskIdentityNumbers(in); got != want {
 			t.Errorf("MaskIdentityNumbers(%q) = %q, want %q", in, got, want)
