@@ -19,7 +19,7 @@ import (
 
 func runBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: mrhub bench ingest|query|stats [flags]")
+		return errors.New("usage: mrhub bench ingest|query|stats|hooks [flags]")
 	}
 	tuneGC() // as serve runs
 	log, err := newLogger(configForLogs())
@@ -33,8 +33,10 @@ func runBench(ctx context.Context, args []string) error {
 		return httpapi.BenchCommand(ctx, args[1:], os.Stdout)
 	case "stats":
 		return stats.BenchCommand(ctx, args[1:], os.Stdout)
+	case "hooks":
+		return bench.Hooks(ctx, args[1:], os.Stdout)
 	default:
-		return fmt.Errorf("unknown benchmark %q (have: ingest, query, stats)", args[0])
+		return fmt.Errorf("unknown benchmark %q (have: ingest, query, stats, hooks)", args[0])
 	}
 }
 

@@ -94,12 +94,18 @@ func (s *Service) call(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, cardRow{uuid: c.UUID, suggestion: c.Suggestions[0].UUID, item: it.Item, report: it.Result.ReportID, orders: refs})
 	}
 	if len(cards) > 0 {
+		// The reminders (through the API's group-commit writer) and the card rows, side by side;
+		// both are committed before the answer.
 		pid := pids[0]
-		if err := s.hub.Remind(ctx, p, pid, shown); err != nil {
-			s.fail(w, r, err)
-			return
+		saved := make(chan error, 1)
+		go func() {
+			saved <- s.saveCards(ctx, def.ID, req.HookInstance, p, strings.TrimSpace(oc.UserID), dept, pid, rows)
+		}()
+		err := s.hub.Remind(ctx, p, pid, shown)
+		if serr := <-saved; err == nil {
+			err = serr
 		}
-		if err := s.saveCards(ctx, def.ID, req.HookInstance, p, strings.TrimSpace(oc.UserID), dept, pid, rows); err != nil {
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
