@@ -111,26 +111,26 @@ func (s *Service) card(lang string, it httpapi.ItemJSON, refs []string, base str
 	// Detail (GitHub-flavoured Markdown).
 	var b strings.Builder
 	fmt.Fprintf(&b, t.lead+"\n\n", md(issuer), md(itemName))
-	fmt.Fprintf(&b, "- %s: %s\n", t.taken, minute(res.Date))
+	fmt.Fprintf(&b, "- %s%s%s\n", t.taken, t.sep, minute(res.Date))
 	if res.Issued != nil {
-		fmt.Fprintf(&b, "- %s: %s\n", t.issued, minute(*res.Issued))
+		fmt.Fprintf(&b, "- %s%s%s\n", t.issued, t.sep, minute(*res.Issued))
 	}
 	if res.ExpiresAt != nil {
-		fmt.Fprintf(&b, "- %s: %s ("+t.window+")\n", t.until, minute(*res.ExpiresAt), it.ValidityDays)
+		fmt.Fprintf(&b, "- %s%s%s"+t.window+"\n", t.until, t.sep, minute(*res.ExpiresAt), it.ValidityDays)
 	}
 	if res.HRScope != "" {
 		scope := res.HRScope
 		if x, ok := t.scopes[scope]; ok {
 			scope = x
 		}
-		fmt.Fprintf(&b, "- %s: %s", t.hr, md(scope))
+		fmt.Fprintf(&b, "- %s%s%s", t.hr, t.sep, md(scope))
 		if res.HRMark != "" {
-			fmt.Fprintf(&b, " (%s %s)", t.mark, md(res.HRMark))
+			fmt.Fprintf(&b, t.mark, md(res.HRMark))
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "- %s: ¥%d.%02d\n", t.price, it.PriceCents/100, it.PriceCents%100)
-	fmt.Fprintf(&b, "- %s: %s\n", t.report, res.ReportID)
+	fmt.Fprintf(&b, "- %s%s¥%d.%02d\n", t.price, t.sep, it.PriceCents/100, it.PriceCents%100)
+	fmt.Fprintf(&b, "- %s%s%s\n", t.report, t.sep, res.ReportID)
 	if len(res.Observations) > 0 {
 		fmt.Fprintf(&b, "\n| %s |\n|---|---|---|---|---|---|\n", strings.Join(t.columns, " | "))
 		for _, o := range res.Observations {
@@ -204,7 +204,7 @@ func flagText(o httpapi.Interpretation, t *cardText) string {
 // trendText compares the value with the patient's latest earlier one (the hub's trend).
 func trendText(o httpapi.Interpretation, t *cardText, day func(time.Time) string, s *Service, en bool) string {
 	if o.Trend == nil || len(o.Trend.Previous) == 0 {
-		return ""
+		return t.noTrend
 	}
 	p := o.Trend.Previous[0]
 	where := p.Institution.Name
@@ -246,39 +246,39 @@ func md(s string) string {
 }
 
 type cardText struct {
-	summary, today, oneDay, days                                string
+	summary, today, oneDay, days, sep                           string
 	source, topic, suggestion, action, link                     string
 	lead, taken, issued, until, window, hr, mark, price, report string
 	columns                                                     []string
 	flags, scopes                                               map[string]string
-	trend, unitMismatch                                         string
+	trend, unitMismatch, noTrend                                string
 }
 
 var texts = map[string]*cardText{
 	langZH: {
 		summary: "可互认：%s，%s %s的结果，有效至%s",
-		today:   "今天", oneDay: "1天前", days: "%d天前",
+		today:   "今天", oneDay: "1天前", days: "%d天前", sep: "：",
 		source: "mrhub 检查检验结果互认", topic: "可互认的既往结果",
 		suggestion: "互认：采用该结果，撤销本次开单", action: "撤销%s的开单（%s）", link: "查看报告（FHIR）",
 		lead:  "**%s** 的 **%s** 结果在本院可互认。",
-		taken: "采样/检查时间", issued: "报告时间", until: "互认有效期至", window: "%d天", hr: "互认资质", mark: "报告标记",
+		taken: "采样/检查时间", issued: "报告时间", until: "互认有效期至", window: "（%d天）", hr: "互认资质", mark: "（报告标记 %s）",
 		price: "项目价格", report: "报告编号",
 		columns: []string{"指标", "结果", "单位", "参考范围", "标志", "与既往比较"},
 		flags:   map[string]string{"N": "正常", "H": "偏高", "L": "偏低", "HH": "危急偏高", "LL": "危急偏低", "A": "异常", "AA": "危急异常"},
 		scopes:  map[string]string{"national": "全国HR", "province": "本省HR", "region": "本区域HR"},
-		trend:   "%s，前次 %s（%s %s）", unitMismatch: "单位不同，未比较：前次 %s %s（%s %s）",
+		trend:   "%s，前次 %s（%s %s）", unitMismatch: "单位不同，未比较：前次 %s %s（%s %s）", noTrend: "无既往结果",
 	},
 	langEN: {
 		summary: "Recognisable: %s from %s, %s, valid until %s",
-		today:   "today", oneDay: "1 day old", days: "%d days old",
+		today:   "today", oneDay: "1 day old", days: "%d days old", sep: ": ",
 		source: "mrhub mutual recognition", topic: "Recognisable prior result",
 		suggestion: "Reuse this result and cancel the order", action: "Cancel the order of %s (%s)", link: "Open the report (FHIR)",
 		lead:  "The **%[2]s** result of **%[1]s** is recognisable here.",
-		taken: "Sampled / examined", issued: "Reported", until: "Recognisable until", window: "%d days", hr: "Qualification", mark: "report mark",
+		taken: "Sampled / examined", issued: "Reported", until: "Recognisable until", window: " (%d days)", hr: "Qualification", mark: " (report mark %s)",
 		price: "Item price", report: "Report id",
 		columns: []string{"Analyte", "Result", "Unit", "Reference range", "Flag", "Against earlier results"},
 		flags:   map[string]string{"N": "normal", "H": "high", "L": "low", "HH": "critically high", "LL": "critically low", "A": "abnormal", "AA": "critically abnormal"},
 		scopes:  map[string]string{"national": "national HR", "province": "provincial HR", "region": "regional HR"},
-		trend:   "%s, previously %s (%s, %s)", unitMismatch: "units differ, not compared: previously %s %s (%s, %s)",
+		trend:   "%s, previously %s (%s, %s)", unitMismatch: "units differ, not compared: previously %s %s (%s, %s)", noTrend: "no earlier result",
 	},
 }

@@ -50,17 +50,23 @@ type env struct {
 // newEnv serves the routes on pool; opt may adjust the service's options.
 func newEnv(t *testing.T, pool *pgxpool.Pool, hasher *identity.Hasher, opt func(*cdshooks.Options)) *env {
 	t.Helper()
+	return newEnvAt(t, pool, hasher, nil, opt)
+}
+
+// newEnvAt is newEnv with the API's and the service's clock (nil: time.Now).
+func newEnvAt(t *testing.T, pool *pgxpool.Pool, hasher *identity.Hasher, now func() time.Time, opt func(*cdshooks.Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	cat, err := catalog.Load(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Options{Pool: pool, Catalog: cat, Hasher: hasher, Log: zaptest.NewLogger(t), TokenCacheTTL: -1, Location: cst})
+	api, err := httpapi.New(httpapi.Options{Pool: pool, Catalog: cat, Hasher: hasher, Log: zaptest.NewLogger(t), TokenCacheTTL: -1, Location: cst, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := cdshooks.Options{Hub: api, Pool: pool, Catalog: cat, Decisions: &decisions.Store{Pool: pool, Catalog: cat, Hasher: hasher},
-		Log: zaptest.NewLogger(t), Location: cst}
+		Log: zaptest.NewLogger(t), Location: cst, Now: now}
 	if opt != nil {
 		opt(&o)
 	}
@@ -122,6 +128,29 @@ func (e *env) index(publisher string, reports ...testenv.Report) []string {
 	return ids
 }
 
+// indexRaw stores one FHIR message published by publisher and returns its reports' ids.
+func (e *env) indexRaw(publisher string, msg []byte) []string {
+	e.t.Helper()
+	prof := &profile.Profiler{Catalog: e.cat, Hasher: e.hasher, Location: cst}
+	es, err := prof.Message(msg, publisher)
+	if err != nil {
+		e.t.Fatalf("profiling: %v", err)
+	}
+	b := &index.Batch{Consumer: "cds-hooks-test"}
+	var ids []string
+	for _, en := range es {
+		e.seq++
+		en.Pos = index.Position{Topic: "mrhub.reports.v1", Partition: 0, Offset: int64(e.seq)}
+		b.Positions = append(b.Positions, en.Pos)
+		b.Entries = append(b.Entries, en)
+		ids = append(ids, en.ID)
+	}
+	if _, err := index.NewStore(e.pool, "mrhub.index.v1", "mrhub.dlq.v1").Apply(e.ctx, b); err != nil {
+		e.t.Fatalf("indexing: %v", err)
+	}
+	return ids
+}
+
 // do sends a request and returns the status and body.
 func (e *env) do(method, path, token string, body any, header ...string) (int, []byte) {
 	e.t.Helper()
@@ -150,6 +179,10 @@ func (e *env) do(method, path, token string, body any, header ...string) (int, [
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
