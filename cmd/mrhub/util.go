@@ -37,8 +37,9 @@ func configForLogs() config.Config {
 
 // apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1), the CDS Hooks
 // service (/cds-services, and its EHR page under /ehr/) and the dashboard on
-// the hub's server. Call close after Serve returns: it writes audit rows still in flight.
-func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err error) {
+// the hub's server; the EHR page offers ehrPatients (the demo's simulated patients) to pick
+// from. Call close after Serve returns: it writes audit rows still in flight.
+func apiHandlers(h *hub.Hub, ehrPatients ...cdshooks.EHRPatient) (routes map[string]http.Handler, close func(), err error) {
 	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Reads: h.Reads, Catalog: h.Catalog, Hasher: h.Hasher,
 		Log: h.Log.Named("http"), Location: h.Cfg.Location()})
 	if err != nil {
@@ -47,7 +48,7 @@ func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err 
 	routes = api.Routes()
 	maps.Copy(routes, dashboard.Routes())
 	hooks, err := cdshooks.New(cdshooks.Options{Hub: api, Pool: h.Pool, Catalog: h.Catalog, Decisions: h.DecisionStore,
-		Log: h.Log.Named("cds-hooks"), Location: h.Cfg.Location()})
+		Log: h.Log.Named("cds-hooks"), Location: h.Cfg.Location(), EHRPatients: ehrPatients})
 	if err != nil {
 		api.Close()
 		return nil, nil, err

@@ -39,11 +39,18 @@ type EHRItem struct {
 	PriceCents int64  `json:"price_cents"`
 }
 
+// EHRPatient is a patient the EHR page offers (synthetic: the demo's simulated patients).
+type EHRPatient struct {
+	Name       string `json:"name"`
+	ResidentID string `json:"nid"`
+}
+
 // EHRHandler serves the page that plays a hospital's ordering screen (an EHR calling the CDS
-// service) under /ehr/: the page at /ehr/, its script and style, and /ehr/catalog.json, the
-// region's catalogue items to order from. The page holds no data: it asks for a hub token and
-// calls /cds-services like an EHR would. Only GET and HEAD.
-func EHRHandler(cat *catalog.Catalog) http.Handler {
+// service) under /ehr/: the page at /ehr/, its script and style, /ehr/catalog.json (the region's
+// catalogue items to order from) and /ehr/patients.json (patients, as an EHR knows them, to pick
+// from: the demo's simulated ones, else none). The page asks for a hub token and calls
+// /cds-services like an EHR would. Only GET and HEAD.
+func EHRHandler(cat *catalog.Catalog, patients []EHRPatient) http.Handler {
 	assets := map[string]ehrAsset{}
 	add := func(url string, b []byte, ctype string) {
 		sum := sha256.Sum256(b)
@@ -71,6 +78,11 @@ func EHRHandler(cat *catalog.Catalog) http.Handler {
 	}
 	b, _ := json.Marshal(map[string]any{"item_system": profile.ItemSystem, "items": items})
 	add("/ehr/catalog.json", b, "application/json; charset=utf-8")
+	if patients == nil {
+		patients = []EHRPatient{}
+	}
+	b, _ = json.Marshal(patients)
+	add("/ehr/patients.json", b, "application/json; charset=utf-8")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")

@@ -71,6 +71,9 @@ type Options struct {
 	FHIRServers []string
 	Client      *http.Client     // for those reads; default a client with a 3 s timeout
 	Now         func() time.Time // default time.Now
+	// EHRPatients are the patients the EHR page offers to pick (the demo's simulated ones;
+	// synthetic data only), served as /ehr/patients.json.
+	EHRPatients []EHRPatient
 }
 
 // Service is the CDS Hooks service. Create it with New.
@@ -138,7 +141,7 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Routes returns the patterns and handlers to mount on the hub's server: the service under
 // /cds-services and the EHR page that plays a hospital's ordering screen under /ehr/.
 func (s *Service) Routes() map[string]http.Handler {
-	return map[string]http.Handler{"/cds-services": s.handler, "/cds-services/": s.handler, "GET /ehr/": EHRHandler(s.cat)}
+	return map[string]http.Handler{"/cds-services": s.handler, "/cds-services/": s.handler, "GET /ehr/": EHRHandler(s.cat, s.opt.EHRPatients)}
 }
 
 // Services returns the service definitions GET /cds-services lists.

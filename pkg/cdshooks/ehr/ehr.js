@@ -20,7 +20,7 @@ const T = {
   },
 };
 // Synthetic patients of the demo region (never real people): the README tour's patient first.
-const PATIENTS = [{ name: '王小明', nid: '33029919860314101X' }];
+const PATIENTS = [{ name: '王小明', nid: '33029919860314101X' }]; // more from /ehr/patients.json
 const RESIDENT_ID = 'http://mrhub.example/sid/resident-id';
 
 let lang = localStorage.getItem('mrhub-ehr-lang') || 'zh';
@@ -254,6 +254,8 @@ async function init() {
   try {
     const res = await fetch('/ehr/catalog.json');
     catalog = await res.json();
+    const pres = await fetch('/ehr/patients.json'); // the demo's simulated patients
+    for (const p of await pres.json()) if (!PATIENTS.some((x) => x.nid === p.nid)) PATIENTS.push(p);
   } catch (e) {
     status(t('failed') + e.message, true);
   }
