@@ -84,6 +84,16 @@ function status(msg, error) {
   $('status').className = error ? 'error' : '';
 }
 
+// uuid is a random UUID (crypto.randomUUID needs a secure context; a hub reached over plain HTTP
+// by name is not one).
+function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 function serviceRequest(o) {
   const it = itemOf(o.item);
   const coding = [{ system: catalog.item_system, code: it.code, display: it.name }];
@@ -99,7 +109,7 @@ function hookRequest(hook, selections) {
   const prefetch = { patient };
   const dept = $('dept').value.trim();
   if (dept) prefetch.user = { resourceType: 'PractitionerRole', id: 'ehr-role', specialty: [{ text: dept }] };
-  return { hook, hookInstance: crypto.randomUUID(), context, prefetch };
+  return { hook, hookInstance: uuid(), context, prefetch };
 }
 
 async function post(path, body) {
