@@ -48,7 +48,7 @@ func apiHandlers(h *hub.Hub, ehrPatients ...cdshooks.EHRPatient) (routes map[str
 	routes = api.Routes()
 	maps.Copy(routes, dashboard.Routes())
 	hooks, err := cdshooks.New(cdshooks.Options{Hub: api, Pool: h.Pool, Catalog: h.Catalog, Decisions: h.DecisionStore,
-		Log: h.Log.Named("cds-hooks"), Location: h.Cfg.Location(), EHRPatients: ehrPatients})
+		Log: h.Log.Named("cds-hooks"), Location: h.Cfg.Location(), FHIRServers: h.Cfg.CDSFHIRServers, EHRPatients: ehrPatients})
 	if err != nil {
 		api.Close()
 		return nil, nil, err
