@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -311,4 +310,3 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-var errNoRows = pgx.ErrNoRows
