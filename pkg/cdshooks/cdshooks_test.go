@@ -437,3 +437,44 @@ type statsReport struct {
 		} `json:"figures"`
 	} `json:"groups"`
 }
+
+// The specification's own order-select request (R4: a NutritionOrder and a MedicationRequest) is
+// answered with no card, and its feedback examples name cards this hub never showed.
+func TestSpecExampleRequests(t *testing.T) {
+	_, pool := testenv.DB(t)
+	e := newEnv(t, pool, newHasher(t), nil)
+	his := e.token(auth.RoleHIS, testenv.HospitalA)
+	sel := specJSON(t, "hook-order-select.md", "### Example (R4)")
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(sel[0], &body); err != nil {
+		t.Fatal(err)
+	}
+	req := map[string]any{"hook": "order-select", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "context": body["context"]}
+	code, b := e.do(http.MethodPost, "/cds-services/"+cdshooks.ServiceSelect, his, req)
+	if resp := checkCards(t, b); code != http.StatusOK || len(resp.Cards) != 0 {
+		t.Errorf("the specification's order-select example: %d %s", code, b)
+	}
+	sign := specJSON(t, "hook-order-sign.md", "### Example (R4)")
+	if len(sign) == 1 {
+		var sb map[string]json.RawMessage
+		if err := json.Unmarshal(sign[0], &sb); err != nil {
+			t.Fatal(err)
+		}
+		req := map[string]any{"hook": "order-sign", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2eb", "context": sb["context"]}
+		code, b := e.do(http.MethodPost, "/cds-services/"+cdshooks.ServiceSign, his, req)
+		if resp := checkCards(t, b); code != http.StatusOK || len(resp.Cards) != 0 {
+			t.Errorf("the specification's order-sign example: %d %s", code, b)
+		}
+	}
+	for _, h := range []string{"#### Example suggestion accepted", "#### Example overridden guidance with overrideReason"} {
+		for _, fb := range specJSON(t, "specification.md", h) {
+			code, b := e.do(http.MethodPost, "/cds-services/"+cdshooks.ServiceSelect+"/feedback", his, fb)
+			var er struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if code != http.StatusBadRequest || json.Unmarshal(b, &er) != nil || er.Error.Code != "bad_request" || er.Error.Message == "" {
+				t.Errorf("%s: %d %s, want 400 with what is wrong", h, code, b)
+			}
+		}
+	}
+}
