@@ -350,6 +350,14 @@ func TestCallErrors(t *testing.T) {
 	if resp := checkCards(t, b); code != http.StatusOK || len(resp.Cards) != 1 || gotAuth != "Bearer ehr-token-1" {
 		t.Errorf("prefetch read from fhirServer: %d %s (authorization %q)", code, b, gotAuth)
 	}
+	// The department from a prefetched Encounter when no PractitionerRole names one.
+	m = good()
+	m["prefetch"].(map[string]any)["encounter"] = map[string]any{"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+		"serviceType": map[string]any{"coding": []any{map[string]any{"system": "http://his.example/dept", "code": "JZK", "display": "急诊科"}}}}
+	if code, b := e.do(http.MethodPost, path, clin, m); code != http.StatusOK || len(checkCards(t, b).Cards) != 1 ||
+		e.count(`SELECT count(*) FROM cds_cards WHERE department = '急诊科'`) != 1 {
+		t.Errorf("department from the Encounter: %d %s", code, b)
+	}
 	// An unknown patient, or only MedicationRequests: no cards.
 	if code, b := e.do(http.MethodPost, path, clin, hookRequest("order-sign", testenv.NID(12), "", nil, order)); code != http.StatusOK || string(b) != `{"cards":[]}` {
 		t.Errorf("unknown patient: %d %s", code, b)
