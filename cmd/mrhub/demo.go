@@ -110,7 +110,7 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// The simulated hospitals, created now so that the EHR page (/ehr/) can offer their most
+	// The simulated hospitals, created before the API so that the EHR page (/ehr/) can offer their most
 	// frequent patients; they start publishing once the hub serves.
 	var g *sim.Generator
 	var ehrPatients []cdshooks.EHRPatient
