@@ -9,8 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/httpapi"
@@ -223,15 +221,21 @@ type cardRow struct {
 	orders                         []string
 }
 
-// saveCards records the cards shown, for their feedback.
+// saveCards records the cards shown, for their feedback, in one statement (one commit).
 func (s *Service) saveCards(ctx context.Context, service, hookInstance string, p *auth.Principal, clinician, dept string, pid int64, rows []cardRow) error {
-	b := &pgx.Batch{}
-	for _, c := range rows {
-		b.Queue(`INSERT INTO cds_cards(uuid, service, hook_instance, institution, token_id, clinician, department, patient_id, item, report_id, suggestion, orders)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
-			c.uuid, service, hookInstance, p.Org, p.TokenID, clinician, dept, pid, c.item, c.report, c.suggestion, c.orders)
+	var sql strings.Builder
+	sql.WriteString(`INSERT INTO cds_cards(uuid, service, hook_instance, institution, token_id, clinician, department, patient_id, item, report_id, suggestion, orders)
+		VALUES `)
+	args := []any{service, hookInstance, p.Org, p.TokenID, clinician, dept, pid}
+	for i, c := range rows {
+		if i > 0 {
+			sql.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&sql, "($%d::uuid, $1, $2, $3, $4, $5, $6, $7, $%d, $%d, $%d::uuid, $%d)", n+1, n+2, n+3, n+4, n+5)
+		args = append(args, c.uuid, c.item, c.report, c.suggestion, c.orders)
 	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if _, err := s.pool.Exec(ctx, sql.String(), args...); err != nil {
 		return fmt.Errorf("recording the cards shown: %w", err)
 	}
 	return nil
