@@ -31,7 +31,7 @@ import (
 )
 
 // The ordered items of the hooks benchmark: HospitalB's local codes of blood routine (JY001,
-// recognisable), urine routine (JY002, recognisable) and γ-GT (JY010: HospitalB's qualification
+// recognisable), urine routine (JY002, recognisable) and liver function panel (JY010: HospitalB's qualification
 // has lapsed, so never recognisable), ordered by HospitalA in its own local codes.
 var hookOrders = []struct{ reportCode, orderCode, item string }{
 	{"XCG", "6587", "JY001"}, {"NCG", "6798", "JY002"}, {"GGN", "6673", "JY010"},

@@ -132,7 +132,7 @@ func TestOrderSelectCardsAndFeedback(t *testing.T) {
 	clin := e.token(auth.RoleClinician, testenv.HospitalA)
 
 	// Three lab orders (blood routine in HospitalA's local code, urine routine by catalogue item,
-	// γ-GT with nothing recognisable) and a medication, which is passed over.
+	// the liver function panel with nothing recognisable) and a medication, which is passed over.
 	med := map[string]any{"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order",
 		"medicationCodeableConcept": map[string]any{"text": "aspirin"}, "subject": map[string]any{"reference": "Patient/p-1"}}
 	orders := []map[string]any{serviceRequest("sr-1", qx001Lab, "6587"), serviceRequest("sr-2", "http://unknown.example", "x", profile.ItemSystem, "JY002"),

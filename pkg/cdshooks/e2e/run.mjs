@@ -94,16 +94,16 @@ try {
   await page.waitForFunction(() => document.querySelector('.card')?.dataset.outcome === 'overridden');
   check((await page.textContent('.card .outcome')).includes('已记录不互认'), 'declined: ' + await page.textContent('.card .outcome'));
 
-  step('switch to English and order γ-GT (JY010): nothing recognisable');
+  step('switch to English and order the liver function panel (JY010): nothing recognisable');
   await page.click('#lang');
   check((await page.textContent('h1')).includes('Simulated EHR ordering'), 'title (en)');
   await page.selectOption('#item', 'JY010');
   await page.click('#add');
   await page.waitForFunction(() => document.querySelector('#status').textContent.includes('No recognisable prior result'));
-  check((await page.locator('.card').count()) === 0, 'no card for γ-GT');
+  check((await page.locator('.card').count()) === 0, 'no card for the liver function panel');
   check((await page.locator('#orders li').count()) === 3, 'three orders listed');
 
-  step('sign the draft orders left (urine routine, γ-GT): order-sign shows the urine routine again, in English');
+  step('sign the draft orders left (urine routine, liver function): order-sign shows the urine routine again, in English');
   await page.click('#sign');
   await page.locator('.card').first().waitFor();
   const signed = await page.textContent('.card .summary');
