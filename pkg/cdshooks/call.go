@@ -95,6 +95,12 @@ func (s *Service) call(w http.ResponseWriter, r *http.Request) {
 		// The reminders (through the API's group-commit writer) and the card rows, side by side;
 		// both are committed before the answer.
 		pid := pids[0]
+		if len(pids) > 1 { // an identifier several patients hold: each card is for its report's
+			if err := s.reportPatients(ctx, rows); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
 		saved := make(chan error, 1)
 		go func() {
 			saved <- s.saveCards(ctx, def.ID, req.HookInstance, p, strings.TrimSpace(oc.UserID), dept, pid, rows)
@@ -219,6 +225,20 @@ func (s *Service) orders(def ServiceDef, oc *OrderContext, institution string) (
 type cardRow struct {
 	uuid, suggestion, item, report string
 	orders                         []string
+	patient                        int64 // 0: the call's patient
+}
+
+// reportPatients sets each row's patient to its report's (live) patient.
+func (s *Service) reportPatients(ctx context.Context, rows []cardRow) error {
+	for i := range rows {
+		err := s.pool.QueryRow(ctx, `WITH RECURSIVE p(id) AS (SELECT patient_id FROM reports WHERE id = $1
+				UNION SELECT pt.merged_into FROM patients pt JOIN p ON pt.id = p.id WHERE pt.merged_into IS NOT NULL)
+			SELECT p.id FROM p JOIN patients x ON x.id = p.id WHERE x.merged_into IS NULL`, rows[i].report).Scan(&rows[i].patient)
+		if err != nil {
+			return fmt.Errorf("looking up the patient of report %s: %w", rows[i].report, err)
+		}
+	}
+	return nil
 }
 
 // saveCards records the cards shown, for their feedback, in one statement (one commit).
@@ -226,14 +246,18 @@ func (s *Service) saveCards(ctx context.Context, service, hookInstance string, p
 	var sql strings.Builder
 	sql.WriteString(`INSERT INTO cds_cards(uuid, service, hook_instance, institution, token_id, clinician, department, patient_id, item, report_id, suggestion, orders)
 		VALUES `)
-	args := []any{service, hookInstance, p.Org, p.TokenID, clinician, dept, pid}
+	args := []any{service, hookInstance, p.Org, p.TokenID, clinician, dept}
 	for i, c := range rows {
 		if i > 0 {
 			sql.WriteString(", ")
 		}
+		patient := c.patient
+		if patient == 0 {
+			patient = pid
+		}
 		n := len(args)
-		fmt.Fprintf(&sql, "($%d::uuid, $1, $2, $3, $4, $5, $6, $7, $%d, $%d, $%d::uuid, $%d)", n+1, n+2, n+3, n+4, n+5)
-		args = append(args, c.uuid, c.item, c.report, c.suggestion, c.orders)
+		fmt.Fprintf(&sql, "($%d::uuid, $1, $2, $3, $4, $5, $6, $%d, $%d, $%d, $%d::uuid, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+		args = append(args, c.uuid, patient, c.item, c.report, c.suggestion, c.orders)
 	}
 	if _, err := s.pool.Exec(ctx, sql.String(), args...); err != nil {
 		return fmt.Errorf("recording the cards shown: %w", err)
