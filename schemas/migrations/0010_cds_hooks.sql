@@ -1,4 +1,4 @@
--- 0009: CDS Hooks cards and their feedback.
+-- 0010: CDS Hooks cards and their feedback.
 -- Forward-only. Never edit a migration that has landed; add a new numbered file.
 --
 -- POST /cds-services/{id} answers an EHR's order-select or order-sign hook with one card per
