@@ -365,6 +365,9 @@ func TestCallErrors(t *testing.T) {
 
 	// Feedback errors.
 	code, b = e.do(http.MethodPost, path, clin, good())
+	if code != http.StatusOK {
+		t.Fatalf("a card to give feedback on: %d %s", code, b)
+	}
 	card := checkCards(t, b).Cards[0]
 	fpath := path + "/feedback"
 	item := func(f func(m map[string]any)) map[string]any {
