@@ -21,6 +21,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/broker"
 	"github.com/mrhub/mrhub/pkg/bus"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/cdshooks"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/hub"
@@ -109,7 +110,27 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 
-	api, closeAPI, err := apiHandlers(h)
+	// The simulated hospitals, created before the API so that the EHR page (/ehr/) can offer their most
+	// frequent patients; they start publishing once the hub serves.
+	var g *sim.Generator
+	var ehrPatients []cdshooks.EHRPatient
+	if rate > 0 {
+		sc := sim.DefaultConfig()
+		sc.Seed = time.Now().UnixNano()
+		sc.Start = time.Now().Add(-14 * 24 * time.Hour)
+		sc.MeanGap = 30 * time.Second
+		sc.Decisions, sc.TargetRate = decisions, target
+		// The simulated clock catches up from two weeks ago, then follows real time: no report
+		// and no decision is ever dated in the future (the hub refuses decided_at > now + 5 min).
+		sc.Now = time.Now
+		if g, err = sim.New(sc, region); err != nil {
+			return err
+		}
+		for _, p := range g.FrequentPatients(12) {
+			ehrPatients = append(ehrPatients, cdshooks.EHRPatient{Name: p.Name, ResidentID: p.ResidentID})
+		}
+	}
+	api, closeAPI, err := apiHandlers(h, ehrPatients...)
 	if err != nil {
 		return err
 	}
@@ -128,19 +149,7 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	printDemoBanner(cfg, b.Addrs()[0], tokens, region)
 
-	if rate > 0 {
-		sc := sim.DefaultConfig()
-		sc.Seed = time.Now().UnixNano()
-		sc.Start = time.Now().Add(-14 * 24 * time.Hour)
-		sc.MeanGap = 30 * time.Second
-		sc.Decisions, sc.TargetRate = decisions, target
-		// The simulated clock catches up from two weeks ago, then follows real time: no report
-		// and no decision is ever dated in the future (the hub refuses decided_at > now + 5 min).
-		sc.Now = time.Now
-		g, err := sim.New(sc, region)
-		if err != nil {
-			return err
-		}
+	if g != nil {
 		w := bus.NewWriter(cfg.KafkaBrokers, "", h.Kafka) // no fixed topic: each message names its own
 		defer w.Close()
 		go func() {
@@ -181,6 +190,7 @@ func printDemoBanner(cfg config.Config, kafkaAddr string, tokens map[string]stri
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n=== mrhub demo (%s) ===\n", region.Name)
 	fmt.Fprintf(&sb, "Dashboard:      %s/   (log in with the bureau token)\n", base)
+	fmt.Fprintf(&sb, "EHR (ordering): %s/ehr/   (CDS Hooks %s/cds-services; log in with the his or clinician token)\n", base, base)
 	fmt.Fprintf(&sb, "FHIR base URL:  %s/fhir\n", base)
 	fmt.Fprintf(&sb, "Metrics:        %s/metrics\n", base)
 	fmt.Fprintf(&sb, "Kafka (kfake):  %s   topics %s %s %s\n", kafkaAddr, config.TopicReports, config.TopicIndex, config.TopicDLQ)

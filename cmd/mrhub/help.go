@@ -13,7 +13,7 @@ import (
 
 // subcommands are the subcommands of the commands that have them.
 var subcommands = map[string][]string{
-	"bench":  {"ingest", "query", "stats"},
+	"bench":  {"ingest", "query", "stats", "hooks"},
 	"review": {"list", "accept", "reject"},
 	"token":  {"create", "list", "revoke"},
 }

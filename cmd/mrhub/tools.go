@@ -34,6 +34,8 @@ func runBench(ctx context.Context, args []string) error {
 		return bench.Ingest(ctx, args[1:], os.Stdout, log.Named("bench"))
 	case "query":
 		return bench.QueryCommand(ctx, args[1:], os.Stdout)
+	case "hooks":
+		return bench.Hooks(ctx, args[1:], os.Stdout)
 	default: // "stats"
 		return bench.StatsCommand(ctx, args[1:], os.Stdout)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/cdshooks"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/dashboard"
 	"github.com/mrhub/mrhub/pkg/httpapi"
@@ -34,9 +35,11 @@ func configForLogs() config.Config {
 	return c
 }
 
-// apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1) and the dashboard on
-// the hub's server. Call close after Serve returns: it writes audit rows still in flight.
-func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err error) {
+// apiHandlers mounts the HTTP API (FHIR R4 under /fhir, JSON under /api/v1), the CDS Hooks
+// service (/cds-services, and its EHR page under /ehr/) and the dashboard on
+// the hub's server; the EHR page offers ehrPatients (the demo's simulated patients) to pick
+// from. Call close after Serve returns: it writes audit rows still in flight.
+func apiHandlers(h *hub.Hub, ehrPatients ...cdshooks.EHRPatient) (routes map[string]http.Handler, close func(), err error) {
 	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Reads: h.Reads, Catalog: h.Catalog, Hasher: h.Hasher,
 		Log: h.Log.Named("http"), Location: h.Cfg.Location()})
 	if err != nil {
@@ -44,6 +47,13 @@ func apiHandlers(h *hub.Hub) (routes map[string]http.Handler, close func(), err 
 	}
 	routes = api.Routes()
 	maps.Copy(routes, dashboard.Routes())
+	hooks, err := cdshooks.New(cdshooks.Options{Hub: api, Pool: h.Pool, Catalog: h.Catalog, Decisions: h.DecisionStore,
+		Log: h.Log.Named("cds-hooks"), Location: h.Cfg.Location(), FHIRServers: h.Cfg.CDSFHIRServers, EHRPatients: ehrPatients})
+	if err != nil {
+		api.Close()
+		return nil, nil, err
+	}
+	maps.Copy(routes, hooks.Routes())
 	return routes, func() { api.Close() }, nil
 }
 

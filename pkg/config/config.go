@@ -32,6 +32,11 @@ type Config struct {
 	IDKeyHex            string        // MRHUB_ID_KEY: hex HMAC key for identity numbers (≥ 16 bytes)
 	IDKeyFile           string        // MRHUB_ID_KEY_FILE: file holding the hex key (created by the demo)
 
+	// CDSFHIRServers are the EHR FHIR base URLs (MRHUB_CDS_FHIR_SERVERS, comma separated) the CDS
+	// Hooks service may read a missing prefetch from with the request's fhirAuthorization; none
+	// by default.
+	CDSFHIRServers []string
+
 	TopicReports string
 	TopicDLQ     string
 	TopicIndex   string
@@ -147,6 +152,9 @@ func FromEnv() Config {
 		}
 	}
 	str("MRHUB_HTTP_ADDR", &c.HTTPAddr)
+	if v := os.Getenv("MRHUB_CDS_FHIR_SERVERS"); v != "" {
+		c.CDSFHIRServers = splitList(v)
+	}
 	str("MRHUB_GROUP_ID", &c.GroupID)
 	str("MRHUB_ID_KEY", &c.IDKeyHex)
 	str("MRHUB_ID_KEY_FILE", &c.IDKeyFile)
@@ -257,6 +265,11 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicaMaxLag <= 0 {
 		bad("MRHUB_REPLICA_MAX_LAG must be a positive duration such as 5s")
+	}
+	for _, u := range c.CDSFHIRServers {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			bad("MRHUB_CDS_FHIR_SERVERS entry %q is not an http(s):// FHIR base URL", u)
+		}
 	}
 	if c.GroupID == "" {
 		bad("MRHUB_GROUP_ID is empty")

@@ -44,6 +44,7 @@ type Event struct {
 
 	decidedAt time.Time
 	revokedAt time.Time
+	patientID int64 // set by NewDecision: the patient, already identified
 }
 
 // Error is a rejected decision or revocation: Code is stable (dead-letter header

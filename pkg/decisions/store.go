@@ -189,7 +189,7 @@ func (s *Store) Decide(ctx context.Context, tx Querier, ev *Event, via string) (
 		return nil, "", bad("decision.report_not_qualified", "report", "the issuing institution %s held no HR qualification for %s on the report's date",
 			rep.performer, it.Code)
 	}
-	pids, perr := s.patients(ctx, tx, ev.Patient)
+	pids, perr := s.eventPatients(ctx, tx, ev)
 	if perr != nil {
 		return nil, "", perr
 	}

@@ -9,6 +9,8 @@
 // Contract:
 //
 //   - Server.Routes returns the handlers to mount on the hub's mux ("/fhir/" and "/api/v1/").
+//     Guard, PatientsByIdentifier, Answer, Remind and MarkWrite give another front end of the
+//     same hub (package cdshooks) the same token check, lookup, answer and reminders.
 //     Every route needs a bearer token except GET /fhir/metadata; patient routes need the
 //     clinician role (403 for others).
 //   - Served FHIR validates against the official R4 JSON schema: a report is its stored current

@@ -247,6 +247,20 @@ func (s *Server) Recognize(ctx context.Context, p *auth.Principal, pids []int64,
 // recognize is Recognize; with full false it computes no trends and leaves every item's
 // history empty, returning the histories' lengths instead (by item, in resp.Items order).
 func (s *Server) recognize(ctx context.Context, p *auth.Principal, pids []int64, items []*catalog.Item, full bool) (*RecognizableResponse, []int, error) {
+	resp, hist, err := s.answer(ctx, p, pids, items, full)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pids) > 0 {
+		if err := s.remind(ctx, p, pids[0], resp.Items); err != nil {
+			return nil, nil, err
+		}
+	}
+	return resp, hist, nil
+}
+
+// answer is recognize without recording the reminders.
+func (s *Server) answer(ctx context.Context, p *auth.Principal, pids []int64, items []*catalog.Item, full bool) (*RecognizableResponse, []int, error) {
 	now := s.opt.Now()
 	resp := &RecognizableResponse{At: now.UTC(), Requester: s.inst(p.Org), Items: []ItemJSON{}}
 	var hist []int
@@ -376,9 +390,6 @@ func (s *Server) recognize(ctx context.Context, p *auth.Principal, pids []int64,
 			}
 		}
 		resp.Items = append(resp.Items, ij)
-	}
-	if err := s.remind(ctx, p, pids[0], resp.Items); err != nil {
-		return nil, nil, err
 	}
 	return resp, hist, nil
 }

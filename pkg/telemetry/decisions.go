@@ -11,7 +11,7 @@ import (
 
 // DecisionMetrics are the instruments of recognition decisions and of the HTTP API.
 type DecisionMetrics struct {
-	Decisions  *prometheus.CounterVec   // decisions processed, by way in (api, kafka) and result
+	Decisions  *prometheus.CounterVec   // decisions processed, by way in (api, kafka, cds-hooks) and result
 	APISeconds *prometheus.HistogramVec // HTTP latency, by route pattern and status class
 }
 
@@ -20,7 +20,7 @@ func NewDecisionMetrics(reg prometheus.Registerer) *DecisionMetrics {
 	m := &DecisionMetrics{
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mrhub_decisions_total",
-			Help: "Recognition decisions processed, by way in (api, kafka) and result (recognized, declined, revoked, duplicate, already_revoked, rejected).",
+			Help: "Recognition decisions processed, by way in (api, kafka, cds-hooks) and result (recognized, declined, revoked, duplicate, already_revoked, rejected).",
 		}, []string{"via", "result"}),
 		APISeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mrhub_http_request_seconds",
