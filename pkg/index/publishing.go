@@ -1,0 +1,272 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DelayBounds are the upper bounds of the buckets of the issued → indexed delay histogram
+// (publishing_delays.bucket b counts delays below DelayBounds[b]; bucket len(DelayBounds) counts
+// the rest). A delay below zero (issued after indexing: a clock ahead) falls in bucket 0.
+var DelayBounds = []time.Duration{
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 8 * time.Hour, 12 * time.Hour,
+	16 * time.Hour, 20 * time.Hour, 24 * time.Hour, 36 * time.Hour, 48 * time.Hour, 72 * time.Hour,
+	5 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour, 90 * 24 * time.Hour,
+	365 * 24 * time.Hour,
+}
+
+// DelayBucket is the histogram bucket of a delay.
+func DelayBucket(d time.Duration) int {
+	return sort.Search(len(DelayBounds), func(i int) bool { return d < DelayBounds[i] })
+}
+
+// What the reports transaction did with one entry, for the publishing figures.
+const (
+	entryNew       = "new"
+	entryVersion   = "version"
+	entryWithdrawn = "withdrawn"
+	entryHistory   = "history"
+	entryUnchanged = "unchanged"
+)
+
+// publishingZone is the zone of the days of the publishing figures (China time, as every figure).
+var publishingZone = time.FixedZone("CST", 8*3600)
+
+type pubKey struct {
+	inst string
+	part int
+}
+
+type pubRow struct {
+	received, indexed, dead, reports, newR, amended, withdrawn, unchanged, unmapped, delayN, within24 int64
+	refusals                                                                                          map[string]int64
+	unmappedCodes                                                                                     map[[2]string]int64
+	delays                                                                                            map[int]int64
+}
+
+// recordPublishing adds the messages of b not counted before (offset at or past their
+// partition's publishing mark) to the publishing rollups and moves the marks. entries are the
+// batch's entries applied in this transaction, with what happened to each (kinds), and dls its
+// dead letters applied in it; messages this consumer had already applied are in neither, so a
+// message is only counted by the transaction that applies it.
+func recordPublishing(ctx context.Context, tx pgx.Tx, b *Batch, entries []*Entry, kinds map[*Entry]string, dls []DeadLetter) error {
+	if len(entries) == 0 && len(dls) == 0 {
+		return nil
+	}
+	// Lock the marks of the batch's partitions (sorted, so concurrent writers do not deadlock).
+	type tp struct {
+		topic string
+		part  int
+	}
+	seen := map[tp]int64{}
+	var parts []tp
+	for _, p := range b.Positions {
+		k := tp{p.Topic, p.Partition}
+		if _, ok := seen[k]; !ok {
+			seen[k] = -1
+			parts = append(parts, k)
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].topic != parts[j].topic {
+			return parts[i].topic < parts[j].topic
+		}
+		return parts[i].part < parts[j].part
+	})
+	topics, ps := make([]string, len(parts)), make([]int32, len(parts))
+	for i, p := range parts {
+		topics[i], ps[i] = p.topic, int32(p.part)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO publishing_marks (topic, partition, next_offset)
+		SELECT t, p, 0 FROM unnest($1::text[], $2::int[]) AS x(t, p) ORDER BY t, p ON CONFLICT DO NOTHING`, topics, ps); err != nil {
+		return fmt.Errorf("publishing marks: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT m.topic, m.partition, m.next_offset FROM publishing_marks m
+		JOIN unnest($1::text[], $2::int[]) AS x(t, p) ON m.topic = x.t AND m.partition = x.p
+		ORDER BY m.topic, m.partition FOR UPDATE OF m`, topics, ps)
+	if err != nil {
+		return fmt.Errorf("locking publishing marks: %w", err)
+	}
+	for rows.Next() {
+		var k tp
+		var next int64
+		if err := rows.Scan(&k.topic, &k.part, &next); err != nil {
+			rows.Close()
+			return err
+		}
+		seen[k] = next
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("locking publishing marks: %w", err)
+	}
+	counted := func(p Position) bool { return p.Offset >= seen[tp{p.Topic, p.Partition}] }
+
+	now := time.Now()
+	agg := map[pubKey]*pubRow{}
+	row := func(inst string, part int) *pubRow {
+		k := pubKey{inst, part}
+		r := agg[k]
+		if r == nil {
+			r = &pubRow{refusals: map[string]int64{}, unmappedCodes: map[[2]string]int64{}, delays: map[int]int64{}}
+			agg[k] = r
+		}
+		return r
+	}
+	msgDone := map[Position]bool{}
+	for _, e := range entries {
+		if !counted(e.Pos) {
+			continue
+		}
+		r := row(label(e.Source), e.Pos.Partition)
+		if !msgDone[e.Pos] {
+			msgDone[e.Pos] = true
+			r.received++
+			r.indexed++
+		}
+		r.reports++
+		kind := kinds[e]
+		switch kind {
+		case entryNew:
+			r.newR++
+		case entryVersion:
+			r.amended++
+		case entryWithdrawn:
+			r.withdrawn++
+		case entryUnchanged:
+			r.unchanged++
+		}
+		if kind == entryUnchanged {
+			continue
+		}
+		if e.Item == "" && !Withdrawn(e.Status) {
+			r.unmapped++
+			r.unmappedCodes[[2]string{label(e.CodeSystem), label(e.Code)}]++
+		}
+		if e.Issued != nil {
+			d := now.Sub(*e.Issued)
+			r.delayN++
+			if d <= 24*time.Hour {
+				r.within24++
+			}
+			r.delays[DelayBucket(d)]++
+		}
+	}
+	for _, d := range dls {
+		if !counted(d.Pos) || msgDone[d.Pos] {
+			continue
+		}
+		msgDone[d.Pos] = true
+		r := row(label(d.Headers["mrhub-source"]), d.Pos.Partition)
+		r.received++
+		r.dead++
+		r.refusals[label(d.Code)]++
+	}
+	if len(agg) > 0 {
+		if err := writePublishing(ctx, tx, now.In(publishingZone), agg); err != nil {
+			return err
+		}
+	}
+	// Move the marks past the batch.
+	maxOff := map[tp]int64{}
+	for _, p := range b.Positions {
+		k := tp{p.Topic, p.Partition}
+		if p.Offset+1 > maxOff[k] {
+			maxOff[k] = p.Offset + 1
+		}
+	}
+	offs := make([]int64, len(parts))
+	for i, p := range parts {
+		offs[i] = maxOff[p]
+	}
+	if _, err := tx.Exec(ctx, `UPDATE publishing_marks m SET next_offset = GREATEST(m.next_offset, x.o)
+		FROM unnest($1::text[], $2::int[], $3::bigint[]) AS x(t, p, o) WHERE m.topic = x.t AND m.partition = x.p`, topics, ps, offs); err != nil {
+		return fmt.Errorf("moving publishing marks: %w", err)
+	}
+	return nil
+}
+
+func writePublishing(ctx context.Context, tx pgx.Tx, now time.Time, agg map[pubKey]*pubRow) error {
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	keys := make([]pubKey, 0, len(agg))
+	for k := range agg {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].inst != keys[j].inst {
+			return keys[i].inst < keys[j].inst
+		}
+		return keys[i].part < keys[j].part
+	})
+	bt := &pgx.Batch{}
+	for _, k := range keys {
+		r := agg[k]
+		bt.Queue(`INSERT INTO publishing_daily AS d (day, institution, partition, received, indexed, dead_lettered, reports, new_reports,
+			amended, withdrawn, unchanged, unmapped, delay_count, delay_within_24h) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
+			ON CONFLICT (day, institution, partition) DO UPDATE SET received = d.received + excluded.received,
+			indexed = d.indexed + excluded.indexed, dead_lettered = d.dead_lettered + excluded.dead_lettered,
+			reports = d.reports + excluded.reports, new_reports = d.new_reports + excluded.new_reports,
+			amended = d.amended + excluded.amended, withdrawn = d.withdrawn + excluded.withdrawn,
+			unchanged = d.unchanged + excluded.unchanged, unmapped = d.unmapped + excluded.unmapped,
+			delay_count = d.delay_count + excluded.delay_count, delay_within_24h = d.delay_within_24h + excluded.delay_within_24h`,
+			day, k.inst, k.part, r.received, r.indexed, r.dead, r.reports, r.newR, r.amended, r.withdrawn, r.unchanged, r.unmapped, r.delayN, r.within24)
+		codes := sortedKeys(r.refusals)
+		for _, c := range codes {
+			bt.Queue(`INSERT INTO publishing_refusals AS r (day, institution, partition, code, n) VALUES ($1,$2,$3,$4,$5)
+				ON CONFLICT (day, institution, partition, code) DO UPDATE SET n = r.n + excluded.n`, day, k.inst, k.part, c, r.refusals[c])
+		}
+		um := make([][2]string, 0, len(r.unmappedCodes))
+		for c := range r.unmappedCodes {
+			um = append(um, c)
+		}
+		sort.Slice(um, func(i, j int) bool {
+			if um[i][0] != um[j][0] {
+				return um[i][0] < um[j][0]
+			}
+			return um[i][1] < um[j][1]
+		})
+		for _, c := range um {
+			bt.Queue(`INSERT INTO publishing_unmapped AS u (day, institution, partition, code_system, code, n) VALUES ($1,$2,$3,$4,$5,$6)
+				ON CONFLICT (day, institution, partition, code_system, code) DO UPDATE SET n = u.n + excluded.n`,
+				day, k.inst, k.part, c[0], c[1], r.unmappedCodes[c])
+		}
+		bs := make([]int, 0, len(r.delays))
+		for b := range r.delays {
+			bs = append(bs, b)
+		}
+		sort.Ints(bs)
+		for _, b := range bs {
+			bt.Queue(`INSERT INTO publishing_delays AS h (day, institution, partition, bucket, n) VALUES ($1,$2,$3,$4,$5)
+				ON CONFLICT (day, institution, partition, bucket) DO UPDATE SET n = h.n + excluded.n`, day, k.inst, k.part, b, r.delays[b])
+		}
+	}
+	if err := tx.SendBatch(ctx, bt).Close(); err != nil {
+		return fmt.Errorf("updating the publishing rollups: %w", err)
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// label makes a publisher's string fit a rollup key: valid UTF-8 without NUL (which PostgreSQL
+// text refuses), at most 64 bytes. A header is whatever the publisher sent.
+func label(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "")
+	}
+	return s
+}
