@@ -22,7 +22,9 @@ const (
 	Information = "information"
 )
 
-// Codes of the warnings and information issues (dead-letter codes are the errors' codes).
+// Codes of the warnings and information issues (dead-letter codes are the errors' codes). What
+// the hub would do with a report is the information issue hub.<action>: hub.new, hub.unchanged,
+// hub.version, hub.history or hub.withdrawal.
 const (
 	CodeUnmapped      = "catalog.unmapped"
 	CodeNotQualified  = "catalog.not_qualified"
@@ -132,7 +134,7 @@ func (c *Checker) Check(ctx context.Context, value []byte, source string) (*Verd
 		}
 		v.Reports = append(v.Reports, r)
 		v.Issues = append(v.Issues, c.warnings(e, where, now())...)
-		v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodeAction, Message: where + describe(action, e)})
+		v.Issues = append(v.Issues, Issue{Severity: Information, Code: "hub." + action, Message: where + describe(action, e)})
 		if it, ok := c.Catalog.Item(e.Item); ok {
 			v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodeItem, Expression: []string{"DiagnosticReport.code"},
 				Message: fmt.Sprintf("%scatalogue item %s %s (%s, valid %d days, scope %s) from local code %s",
