@@ -101,8 +101,8 @@ func TestPublishingTabE2E(t *testing.T) {
 		addReport(testenv.HospitalB, testenv.Report{Performer: testenv.HospitalB, ID: fmt.Sprintf("PUBE2E-B%02d", i), NID: testenv.NID(600 + i),
 			CodeSystem: testenv.LabCodeSystem, Code: []string{"L-1", "L-2", "L-2"}[i%3], Effective: now.Add(-50 * time.Hour), Issued: now.Add(-49 * time.Hour)})
 	}
-	addDead(testenv.HospitalA, "fhir.invalid_json")
-	addDead(testenv.HospitalA, "fhir.invalid_json")
+	addDead(testenv.HospitalA, "fhir.not_json")
+	addDead(testenv.HospitalA, "fhir.not_json")
 	addDead(testenv.HospitalA, "rights.not_permitted")
 	addDead(testenv.HospitalB, "identity.missing")
 	if _, err := store.Apply(ctx, b); err != nil {
@@ -137,7 +137,7 @@ func TestPublishingTabE2E(t *testing.T) {
 			f.Received, f.Indexed, f.DeadLettered, f.DeadLetteredByCode, f.NewReports, f.Unmapped, f.TopUnmapped, *f.Within24hShare)
 	}
 	want := map[string]string{
-		testenv.HospitalA: "received=15 indexed=12 dead=3 map[fhir.invalid_json:2 rights.not_permitted:1] new=12 unmapped=0 [] within24=1",
+		testenv.HospitalA: "received=15 indexed=12 dead=3 map[fhir.not_json:2 rights.not_permitted:1] new=12 unmapped=0 [] within24=1",
 		testenv.HospitalB: fmt.Sprintf("received=6 indexed=5 dead=1 map[identity.missing:1] new=5 unmapped=5 [{%[1]s L-2 3} {%[1]s L-1 2}] within24=0", testenv.LabCodeSystem),
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

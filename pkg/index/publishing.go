@@ -11,8 +11,9 @@ import (
 )
 
 // DelayBounds are the upper bounds of the buckets of the issued → indexed delay histogram
-// (publishing_delays.bucket b counts delays below DelayBounds[b]; bucket len(DelayBounds) counts
-// the rest). A delay below zero (issued after indexing: a clock ahead) falls in bucket 0.
+// (bucket b, column DelayColumn(b) of publishing_rollup, counts delays below DelayBounds[b];
+// bucket len(DelayBounds) counts the rest). Migration 0009 has a column per bucket: changing the
+// bounds needs a migration. A delay below zero (issued after indexing: a clock ahead) falls in bucket 0.
 var DelayBounds = []time.Duration{
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 8 * time.Hour, 12 * time.Hour,
@@ -20,6 +21,9 @@ var DelayBounds = []time.Duration{
 	5 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour, 90 * 24 * time.Hour,
 	365 * 24 * time.Hour,
 }
+
+// DelayColumn is the publishing_rollup column of delay bucket b.
+func DelayColumn(b int) string { return fmt.Sprintf("delay_b%02d", b) }
 
 // DelayBucket is the histogram bucket of a delay.
 func DelayBucket(d time.Duration) int {
@@ -192,8 +196,27 @@ func recordPublishing(ctx context.Context, tx pgx.Tx, b *Batch, entries []*Entry
 	return nil
 }
 
+// rollupUpsert adds one row's figures to publishing_rollup.
+var rollupUpsert = func() string {
+	cols := []string{"grain", "period", "institution", "partition", "received", "indexed", "dead_lettered", "reports", "new_reports",
+		"amended", "withdrawn", "unchanged", "unmapped", "delay_count", "delay_within_24h"}
+	for b := 0; b <= len(DelayBounds); b++ {
+		cols = append(cols, DelayColumn(b))
+	}
+	var vals, sets []string
+	for i, c := range cols {
+		vals = append(vals, fmt.Sprintf("$%d", i+1))
+		if i >= 4 {
+			sets = append(sets, c+" = d."+c+" + excluded."+c)
+		}
+	}
+	return "INSERT INTO publishing_rollup AS d (" + strings.Join(cols, ", ") + ") VALUES (" + strings.Join(vals, ", ") +
+		") ON CONFLICT (grain, period, institution, partition) DO UPDATE SET " + strings.Join(sets, ", ")
+}()
+
 func writePublishing(ctx context.Context, tx pgx.Tx, now time.Time, agg map[pubKey]*pubRow) error {
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	keys := make([]pubKey, 0, len(agg))
 	for k := range agg {
 		keys = append(keys, k)
@@ -205,45 +228,38 @@ func writePublishing(ctx context.Context, tx pgx.Tx, now time.Time, agg map[pubK
 		return keys[i].part < keys[j].part
 	})
 	bt := &pgx.Batch{}
-	for _, k := range keys {
-		r := agg[k]
-		bt.Queue(`INSERT INTO publishing_daily AS d (day, institution, partition, received, indexed, dead_lettered, reports, new_reports,
-			amended, withdrawn, unchanged, unmapped, delay_count, delay_within_24h) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)
-			ON CONFLICT (day, institution, partition) DO UPDATE SET received = d.received + excluded.received,
-			indexed = d.indexed + excluded.indexed, dead_lettered = d.dead_lettered + excluded.dead_lettered,
-			reports = d.reports + excluded.reports, new_reports = d.new_reports + excluded.new_reports,
-			amended = d.amended + excluded.amended, withdrawn = d.withdrawn + excluded.withdrawn,
-			unchanged = d.unchanged + excluded.unchanged, unmapped = d.unmapped + excluded.unmapped,
-			delay_count = d.delay_count + excluded.delay_count, delay_within_24h = d.delay_within_24h + excluded.delay_within_24h`,
-			day, k.inst, k.part, r.received, r.indexed, r.dead, r.reports, r.newR, r.amended, r.withdrawn, r.unchanged, r.unmapped, r.delayN, r.within24)
-		codes := sortedKeys(r.refusals)
-		for _, c := range codes {
-			bt.Queue(`INSERT INTO publishing_refusals AS r (day, institution, partition, code, n) VALUES ($1,$2,$3,$4,$5)
-				ON CONFLICT (day, institution, partition, code) DO UPDATE SET n = r.n + excluded.n`, day, k.inst, k.part, c, r.refusals[c])
-		}
-		um := make([][2]string, 0, len(r.unmappedCodes))
-		for c := range r.unmappedCodes {
-			um = append(um, c)
-		}
-		sort.Slice(um, func(i, j int) bool {
-			if um[i][0] != um[j][0] {
-				return um[i][0] < um[j][0]
+	for _, g := range []struct {
+		grain  string
+		period time.Time
+	}{{"d", day}, {"m", month}} {
+		for _, k := range keys {
+			r := agg[k]
+			args := []any{g.grain, g.period, k.inst, k.part, r.received, r.indexed, r.dead, r.reports, r.newR, r.amended, r.withdrawn,
+				r.unchanged, r.unmapped, r.delayN, r.within24}
+			for b := 0; b <= len(DelayBounds); b++ {
+				args = append(args, r.delays[b])
 			}
-			return um[i][1] < um[j][1]
-		})
-		for _, c := range um {
-			bt.Queue(`INSERT INTO publishing_unmapped AS u (day, institution, partition, code_system, code, n) VALUES ($1,$2,$3,$4,$5,$6)
-				ON CONFLICT (day, institution, partition, code_system, code) DO UPDATE SET n = u.n + excluded.n`,
-				day, k.inst, k.part, c[0], c[1], r.unmappedCodes[c])
-		}
-		bs := make([]int, 0, len(r.delays))
-		for b := range r.delays {
-			bs = append(bs, b)
-		}
-		sort.Ints(bs)
-		for _, b := range bs {
-			bt.Queue(`INSERT INTO publishing_delays AS h (day, institution, partition, bucket, n) VALUES ($1,$2,$3,$4,$5)
-				ON CONFLICT (day, institution, partition, bucket) DO UPDATE SET n = h.n + excluded.n`, day, k.inst, k.part, b, r.delays[b])
+			bt.Queue(rollupUpsert, args...)
+			for _, c := range sortedKeys(r.refusals) {
+				bt.Queue(`INSERT INTO publishing_refusals AS r (grain, period, institution, partition, code, n) VALUES ($1,$2,$3,$4,$5,$6)
+					ON CONFLICT (grain, period, institution, partition, code) DO UPDATE SET n = r.n + excluded.n`,
+					g.grain, g.period, k.inst, k.part, c, r.refusals[c])
+			}
+			um := make([][2]string, 0, len(r.unmappedCodes))
+			for c := range r.unmappedCodes {
+				um = append(um, c)
+			}
+			sort.Slice(um, func(i, j int) bool {
+				if um[i][0] != um[j][0] {
+					return um[i][0] < um[j][0]
+				}
+				return um[i][1] < um[j][1]
+			})
+			for _, c := range um {
+				bt.Queue(`INSERT INTO publishing_unmapped AS u (grain, period, institution, code_system, code, n) VALUES ($1,$2,$3,$4,$5,$6)
+					ON CONFLICT (grain, period, institution, code_system, code) DO UPDATE SET n = u.n + excluded.n`,
+					g.grain, g.period, k.inst, c[0], c[1], r.unmappedCodes[c])
+			}
 		}
 	}
 	if err := tx.SendBatch(ctx, bt).Close(); err != nil {

@@ -31,6 +31,7 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 	rounds := fs.Int("rounds", 20, "rounds of the query mix")
 	dbURL := fs.String("database-url", envOr("DATABASE_URL", config.Default().DatabaseURL), "PostgreSQL server (a throw-away database is created beside the one named)")
 	keep := fs.Bool("keep", false, "keep the database afterwards (its URL is printed)")
+	reports := fs.Int("reports", 1_000_000, "messages whose publishing rollups to load for the publishing-statistics query")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "  by=%-24s %s..%s p50_ms=%.2f max_ms=%.2f\n", strings.TrimSpace(m.by+" "), m.from, m.to, ms(pct(per[i], 50)), ms(pct(per[i], 100)))
 	}
 	fmt.Fprintf(out, "stats decisions=%d p50_ms=%.2f p99_ms=%.2f\n", *n, ms(pct(lat, 50)), ms(pct(lat, 99)))
-	return nil
+	return PublishingBench(ctx, pool, cat, *reports, *rounds, out)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -118,11 +118,16 @@ func newPubFigures() *PublishingFigures {
 }
 
 // Publishing answers q from the publishing rollups (migration 0009): a handful of grouped
-// reads of rows per day and institution, never the report tables.
+// reads of monthly and daily rows per institution, never the report tables.
 func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q PublishingQuery) (*PublishingReport, error) {
 	var args []any
 	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where := fmt.Sprintf("day >= %s AND day <= %s", arg(q.From), arg(q.To))
+	// Whole months from monthly rows, the rest from daily rows (by day: daily rows only).
+	var segs []string
+	for _, sg := range segments(Query{From: q.From, To: q.To}, q.By == PubByDay) {
+		segs = append(segs, fmt.Sprintf("(grain = '%c' AND period >= %s AND period < %s)", sg.grain, arg(sg.from), arg(sg.to)))
+	}
+	where := "(" + strings.Join(segs, " OR ") + ")"
 	if q.Institutions != nil {
 		where += " AND institution = ANY(" + arg(q.Institutions) + ")"
 	}
@@ -131,7 +136,7 @@ func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q Publish
 	case PubByInstitution:
 		dim = "institution"
 	case PubByDay:
-		dim = "to_char(day, 'YYYY-MM-DD')"
+		dim = "to_char(period, 'YYYY-MM-DD')"
 	case PubByCommunity:
 		var insts, comms []string
 		for _, in := range cat.Region().Institutions {
@@ -145,13 +150,16 @@ func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q Publish
 		codeDim = "code"
 	}
 	b := &pgx.Batch{}
+	var delaySums strings.Builder
+	for i := 0; i <= len(index.DelayBounds); i++ {
+		fmt.Fprintf(&delaySums, ", sum(%s)::bigint", index.DelayColumn(i))
+	}
 	b.Queue(`SELECT `+dim+`, sum(received)::bigint, sum(indexed)::bigint, sum(dead_lettered)::bigint, sum(reports)::bigint,
 		sum(new_reports)::bigint, sum(amended)::bigint, sum(withdrawn)::bigint, sum(unchanged)::bigint, sum(unmapped)::bigint,
-		sum(delay_count)::bigint, sum(delay_within_24h)::bigint FROM publishing_daily`+join+` WHERE `+where+` GROUP BY 1`, args...)
+		sum(delay_count)::bigint, sum(delay_within_24h)::bigint`+delaySums.String()+` FROM publishing_rollup`+join+` WHERE `+where+` GROUP BY 1`, args...)
 	b.Queue(`SELECT `+codeDim+`, code, sum(n)::bigint FROM publishing_refusals`+join+` WHERE `+where+` GROUP BY 1, 2`, args...)
-	b.Queue(`SELECT `+dim+`, bucket, sum(n)::bigint FROM publishing_delays`+join+` WHERE `+where+` GROUP BY 1, 2`, args...)
 	top := func(d string) string {
-		return `SELECT g, s, c, n FROM (SELECT g, s, c, n, row_number() OVER (PARTITION BY g ORDER BY n DESC, s, c) AS rn FROM
+		return `SELECT g, s, c, n FROM (SELECT g, s, c, n, row_number() OVER (PARTITION BY g ORDER BY n DESC, s COLLATE "C", c COLLATE "C") AS rn FROM
 			(SELECT ` + d + ` AS g, code_system AS s, code AS c, sum(n)::bigint AS n FROM publishing_unmapped` + join + ` WHERE ` + where +
 			` GROUP BY 1, 2, 3) x) y WHERE rn <= ` + strconv.Itoa(TopUnmappedCodes)
 	}
@@ -190,9 +198,13 @@ func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q Publish
 	}
 	err := each("rollup", func(rows pgx.Rows) error {
 		var g string
-		var f PublishingFigures
-		if err := rows.Scan(&g, &f.Received, &f.Indexed, &f.DeadLettered, &f.Reports, &f.NewReports, &f.Amended, &f.Withdrawn,
-			&f.Unchanged, &f.Unmapped, &f.DelayReports, &f.within24); err != nil {
+		f := PublishingFigures{buckets: make([]int64, len(index.DelayBounds)+1)}
+		dst := []any{&g, &f.Received, &f.Indexed, &f.DeadLettered, &f.Reports, &f.NewReports, &f.Amended, &f.Withdrawn,
+			&f.Unchanged, &f.Unmapped, &f.DelayReports, &f.within24}
+		for i := range f.buckets {
+			dst = append(dst, &f.buckets[i])
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return err
 		}
 		addPub(rep.Totals, &f)
@@ -215,26 +227,6 @@ func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q Publish
 				gf.DeadLetteredByCode[code] += n
 				if q.By == PubByCode {
 					gf.DeadLettered += n
-				}
-			}
-			return nil
-		})
-	}
-	if err == nil {
-		err = each("delays", func(rows pgx.Rows) error {
-			var g string
-			var bucket int
-			var n int64
-			if err := rows.Scan(&g, &bucket, &n); err != nil {
-				return err
-			}
-			if bucket < 0 || bucket >= len(rep.Totals.buckets) {
-				return nil
-			}
-			rep.Totals.buckets[bucket] += n
-			if q.By != PubByCode {
-				if gf := group(g); gf != nil {
-					gf.buckets[bucket] += n
 				}
 			}
 			return nil
@@ -285,6 +277,9 @@ func addPub(t, f *PublishingFigures) {
 	t.Unmapped += f.Unmapped
 	t.DelayReports += f.DelayReports
 	t.within24 += f.within24
+	for i, n := range f.buckets {
+		t.buckets[i] += n
+	}
 }
 
 func finishPub(f *PublishingFigures) {

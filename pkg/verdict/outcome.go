@@ -3,6 +3,8 @@ package verdict
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mrhub/mrhub/pkg/fhir"
 )
 
 // OperationOutcome is the FHIR R4 OperationOutcome answering $validate.
@@ -60,8 +62,10 @@ func issueType(code string) string {
 		return "exception"
 	case code == "rights.not_permitted":
 		return "forbidden"
-	case strings.HasPrefix(code, "fhir.unknown"):
+	case code == fhir.CodeUnknownElement || code == fhir.CodeResourceType || code == fhir.CodeNotJSON || code == fhir.CodeNotObject:
 		return "structure"
+	case code == fhir.CodeRequired:
+		return "required"
 	case strings.HasPrefix(code, "fhir."):
 		return "invalid"
 	}

@@ -8,10 +8,11 @@
 -- reindex (mrhub reindex replays the topic under another consumer name) finds it below the mark
 -- and leaves the figures as they are.
 --
--- Rows are per China calendar day of indexing, publishing institution (header mrhub-source, ''
--- when missing) and partition: each partition is applied by one consumer at a time, so
--- consumers of different partitions never wait on each other's rollup rows. Queries sum over
--- partitions.
+-- Rows are per grain and period ('d': a China calendar day of indexing; 'm': its month, period =
+-- the month's first day), publishing institution (header mrhub-source, '' when missing) and
+-- partition: each partition is applied by one consumer at a time, so consumers of different
+-- partitions never wait on each other's rollup rows. Queries read monthly rows for the whole
+-- months of a range and daily rows for the rest, and sum over partitions.
 CREATE TABLE publishing_marks (
     topic       text   NOT NULL,
     partition   int    NOT NULL,
@@ -19,8 +20,9 @@ CREATE TABLE publishing_marks (
     PRIMARY KEY (topic, partition)
 );
 
-CREATE TABLE publishing_daily (
-    day              date   NOT NULL,
+CREATE TABLE publishing_rollup (
+    grain            "char" NOT NULL,
+    period           date   NOT NULL,
     institution      text   NOT NULL,
     partition        int    NOT NULL,
     received         bigint NOT NULL DEFAULT 0, -- messages
@@ -34,35 +36,55 @@ CREATE TABLE publishing_daily (
     unmapped         bigint NOT NULL DEFAULT 0, -- new versions whose code maps to no catalogue item
     delay_count      bigint NOT NULL DEFAULT 0, -- new versions with an issued time
     delay_within_24h bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, institution, partition)
+    -- delay from issued to indexed as a histogram: delay_bNN counts delays below the NN-th
+    -- bound of index.DelayBounds (1 min … 365 days), delay_b25 those at or above the last
+    delay_b00        bigint NOT NULL DEFAULT 0,
+    delay_b01        bigint NOT NULL DEFAULT 0,
+    delay_b02        bigint NOT NULL DEFAULT 0,
+    delay_b03        bigint NOT NULL DEFAULT 0,
+    delay_b04        bigint NOT NULL DEFAULT 0,
+    delay_b05        bigint NOT NULL DEFAULT 0,
+    delay_b06        bigint NOT NULL DEFAULT 0,
+    delay_b07        bigint NOT NULL DEFAULT 0,
+    delay_b08        bigint NOT NULL DEFAULT 0,
+    delay_b09        bigint NOT NULL DEFAULT 0,
+    delay_b10        bigint NOT NULL DEFAULT 0,
+    delay_b11        bigint NOT NULL DEFAULT 0,
+    delay_b12        bigint NOT NULL DEFAULT 0,
+    delay_b13        bigint NOT NULL DEFAULT 0,
+    delay_b14        bigint NOT NULL DEFAULT 0,
+    delay_b15        bigint NOT NULL DEFAULT 0,
+    delay_b16        bigint NOT NULL DEFAULT 0,
+    delay_b17        bigint NOT NULL DEFAULT 0,
+    delay_b18        bigint NOT NULL DEFAULT 0,
+    delay_b19        bigint NOT NULL DEFAULT 0,
+    delay_b20        bigint NOT NULL DEFAULT 0,
+    delay_b21        bigint NOT NULL DEFAULT 0,
+    delay_b22        bigint NOT NULL DEFAULT 0,
+    delay_b23        bigint NOT NULL DEFAULT 0,
+    delay_b24        bigint NOT NULL DEFAULT 0,
+    delay_b25        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (grain, period, institution, partition)
 );
 
 CREATE TABLE publishing_refusals (
-    day         date   NOT NULL,
+    grain       "char" NOT NULL,
+    period      date   NOT NULL,
     institution text   NOT NULL,
     partition   int    NOT NULL,
     code        text   NOT NULL,
     n           bigint NOT NULL,
-    PRIMARY KEY (day, institution, partition, code)
+    PRIMARY KEY (grain, period, institution, partition, code)
 );
 
+-- Unmapped codes are kept without the partition: a code seen on every partition would
+-- otherwise take a row per partition, and the top codes sum them all.
 CREATE TABLE publishing_unmapped (
-    day         date   NOT NULL,
+    grain       "char" NOT NULL,
+    period      date   NOT NULL,
     institution text   NOT NULL,
-    partition   int    NOT NULL,
     code_system text   NOT NULL,
     code        text   NOT NULL,
     n           bigint NOT NULL,
-    PRIMARY KEY (day, institution, partition, code_system, code)
-);
-
--- Delay from issued to indexed as a histogram: bucket b counts delays below the b-th bound of
--- index.DelayBounds (the last bucket: at or above the last bound).
-CREATE TABLE publishing_delays (
-    day         date     NOT NULL,
-    institution text     NOT NULL,
-    partition   int      NOT NULL,
-    bucket      smallint NOT NULL,
-    n           bigint   NOT NULL,
-    PRIMARY KEY (day, institution, partition, bucket)
+    PRIMARY KEY (grain, period, institution, code_system, code)
 );
