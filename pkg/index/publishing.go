@@ -87,13 +87,12 @@ func recordPublishing(ctx context.Context, tx pgx.Tx, b *Batch, entries []*Entry
 	for i, p := range parts {
 		topics[i], ps[i] = p.topic, int32(p.part)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO publishing_marks (topic, partition, next_offset)
-		SELECT t, p, 0 FROM unnest($1::text[], $2::int[]) AS x(t, p) ORDER BY t, p ON CONFLICT DO NOTHING`, topics, ps); err != nil {
-		return fmt.Errorf("publishing marks: %w", err)
-	}
-	rows, err := tx.Query(ctx, `SELECT m.topic, m.partition, m.next_offset FROM publishing_marks m
-		JOIN unnest($1::text[], $2::int[]) AS x(t, p) ON m.topic = x.t AND m.partition = x.p
-		ORDER BY m.topic, m.partition FOR UPDATE OF m`, topics, ps)
+	// One statement creates the missing marks and locks them all (ON CONFLICT DO UPDATE locks the
+	// existing row and returns it).
+	rows, err := tx.Query(ctx, `INSERT INTO publishing_marks AS m (topic, partition, next_offset)
+		SELECT t, p, 0 FROM unnest($1::text[], $2::int[]) AS x(t, p) ORDER BY t, p
+		ON CONFLICT (topic, partition) DO UPDATE SET next_offset = m.next_offset
+		RETURNING m.topic, m.partition, m.next_offset`, topics, ps)
 	if err != nil {
 		return fmt.Errorf("locking publishing marks: %w", err)
 	}
