@@ -369,7 +369,8 @@ func pubSort(k PublishingKey) string {
 
 // PublishingCSV renders rep as UTF-8 CSV with a byte-order mark: one row per group (the totals
 // when there is no dimension), the key columns, the figures, then dead_lettered_by_code
-// ("code=n;…") and top_unmapped ("system|code=n;…").
+// ("code=n;…") and top_unmapped ("system|code=n;…"). Text cells that a spreadsheet would take
+// for a formula start with an apostrophe.
 func PublishingCSV(rep *PublishingReport) []byte {
 	var buf bytes.Buffer
 	buf.WriteString("\uFEFF")
@@ -396,7 +397,7 @@ func PublishingCSV(rep *PublishingReport) []byte {
 			vals := map[string]*string{"institution": k.Institution, "institution_name": k.InstitutionName, "institution_name_en": k.InstitutionNameEn,
 				"community": k.Community, "community_name": k.CommunityName, "community_name_en": k.CommunityNameEn, "day": k.Day, "code": k.Code}
 			for _, c := range keyCols {
-				rec = append(rec, deref(vals[c]))
+				rec = append(rec, inert(deref(vals[c])))
 			}
 		}
 		var codes []string
@@ -409,7 +410,7 @@ func PublishingCSV(rep *PublishingReport) []byte {
 		}
 		rec = append(rec, i(f.Received), i(f.Indexed), i(f.DeadLettered), i(f.Reports), i(f.NewReports), i(f.Amended), i(f.Withdrawn),
 			i(f.Unchanged), i(f.Unmapped), i(f.DelayReports), fl(f.DelayP50Hours), fl(f.DelayP95Hours), fl(f.Within24hShare),
-			strings.Join(codes, ";"), strings.Join(um, ";"))
+			inert(strings.Join(codes, ";")), inert(strings.Join(um, ";")))
 		_ = w.Write(rec)
 	}
 	if rep.By == "" {
@@ -420,6 +421,16 @@ func PublishingCSV(rep *PublishingReport) []byte {
 	}
 	w.Flush()
 	return buf.Bytes()
+}
+
+// inert keeps a spreadsheet from reading a cell as a formula: the publishers choose the local
+// codes (and, for an unknown publisher, the institution), so a cell that starts with = + - @ or a
+// control character gets a leading apostrophe, as spreadsheet programs expect.
+func inert(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func sortedCodes(m map[string]int64) []string {

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +32,20 @@ func TestDelayQuantiles(t *testing.T) {
 	}
 	if index.DelayBucket(-time.Hour) != 0 || index.DelayBucket(24*time.Hour) != index.DelayBucket(30*time.Hour) {
 		t.Error("bucket bounds")
+	}
+}
+
+// Publisher-chosen text never reaches a spreadsheet as a formula.
+func TestPublishingCSVInert(t *testing.T) {
+	code := "=HYPERLINK(\"x\")"
+	f := newPubFigures()
+	f.TopUnmapped = []UnmappedCode{{System: "", Code: code, Reports: 1}}
+	rep := &PublishingReport{By: PubByInstitution, Totals: f, Groups: []PublishingGroup{{Key: PublishingKey{Institution: &code}, Figures: f}}}
+	out := string(PublishingCSV(rep))
+	if strings.Contains(out, ",=") || strings.Contains(out, "\n=") || !strings.Contains(out, "'=HYPERLINK") {
+		t.Fatalf("CSV:\n%s", out)
+	}
+	if inert("12330299473079193Y") != "12330299473079193Y" || inert("-1") != "'-1" {
+		t.Fatal("inert")
 	}
 }
