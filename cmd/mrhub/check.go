@@ -13,6 +13,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/verdict"
@@ -68,7 +69,7 @@ func runCheck(ctx context.Context, args []string) error {
 		return fmt.Errorf("loading the region catalogue: %w", err)
 	}
 	p := &profile.Profiler{Catalog: cat, Hasher: hasher, Location: cfg.Location()}
-	c := &verdict.Checker{Profile: p.Func(), MaxBytes: cfg.MaxMessageBytes, Catalog: cat, DB: pool}
+	c := &verdict.Checker{Profile: p.Func(), MaxBytes: cfg.MaxMessageBytes, Catalog: cat, DB: pool, Decoder: fhir.NewDecoder(cfg.Location())}
 	sum, err := c.Files(ctx, fs.Args(), *source, os.Stdout)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/mrhub/mrhub/pkg/auth"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/verdict"
 )
@@ -16,7 +17,8 @@ import (
 // publisher with source).
 func (s *Server) mountValidate(mux routeMux) {
 	p := &profile.Profiler{Catalog: s.cat, Hasher: s.hasher, Location: s.opt.Location}
-	s.checker = &verdict.Checker{Profile: p.Func(), MaxBytes: s.opt.MaxMessageBytes, Catalog: s.cat, DB: s.pool, Now: s.opt.Now}
+	s.checker = &verdict.Checker{Profile: p.Func(), MaxBytes: s.opt.MaxMessageBytes, Catalog: s.cat, DB: s.pool, Now: s.opt.Now,
+		Decoder: fhir.NewDecoder(s.opt.Location)}
 	for _, rt := range []string{"", "Bundle/", "DiagnosticReport/"} {
 		want := rt
 		if want != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mrhub/mrhub/consumers/reports"
 	"github.com/mrhub/mrhub/pkg/catalog"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/index"
 )
 
@@ -56,6 +57,45 @@ type Checker struct {
 	Catalog  *catalog.Catalog
 	DB       Querier          // stored versions; nil: every report counts as new
 	Now      func() time.Time // default time.Now
+	// Decoder, when set, names the FHIR path of each report and result in the warnings (it
+	// reads the message a second time); without it the paths are relative to the report.
+	Decoder *fhir.Decoder
+}
+
+// paths locates a report and its results in the message.
+type paths struct {
+	report  string
+	results []string
+}
+
+func (p paths) result(i int) string {
+	if i < len(p.results) {
+		return p.results[i]
+	}
+	return fmt.Sprintf("%s.result[%d]", p.report, i)
+}
+
+// locate returns the paths of the reports of an accepted message, in the profile's order (one
+// entry per report, in document order).
+func (c *Checker) locate(value []byte, n int) []paths {
+	out := make([]paths, n)
+	for i := range out {
+		out[i].report = "DiagnosticReport"
+	}
+	if c.Decoder == nil {
+		return out
+	}
+	msg, err := c.Decoder.ParseMessage(value)
+	if err != nil || len(msg.Reports) != n {
+		return out
+	}
+	for i, r := range msg.Reports {
+		out[i].report = r.Path
+		for _, o := range r.Results {
+			out[i].results = append(out[i].results, o.Path)
+		}
+	}
+	return out
 }
 
 // Issue is one finding.
@@ -119,6 +159,7 @@ func (c *Checker) Check(ctx context.Context, value []byte, source string) (*Verd
 		v.Issues = append(v.Issues, is)
 		return v, nil
 	}
+	at := c.locate(value, len(es))
 	for i, e := range es {
 		where := ""
 		if len(es) > 1 {
@@ -133,14 +174,14 @@ func (c *Checker) Check(ctx context.Context, value []byte, source string) (*Verd
 			r.Keys = append(r.Keys, k.Kind+":"+k.Masked)
 		}
 		v.Reports = append(v.Reports, r)
-		v.Issues = append(v.Issues, c.warnings(e, where, now())...)
+		v.Issues = append(v.Issues, c.warnings(e, at[i], where, now())...)
 		v.Issues = append(v.Issues, Issue{Severity: Information, Code: "hub." + action, Message: where + describe(action, e)})
 		if it, ok := c.Catalog.Item(e.Item); ok {
-			v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodeItem, Expression: []string{"DiagnosticReport.code"},
+			v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodeItem, Expression: []string{at[i].report + ".code"},
 				Message: fmt.Sprintf("%scatalogue item %s %s (%s, valid %d days, scope %s) from local code %s",
 					where, it.Code, it.Name, it.Kind, it.ValidityDays, it.Scope, codeOf(e))})
 		}
-		v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodePatientKeys, Expression: []string{"DiagnosticReport.subject"},
+		v.Issues = append(v.Issues, Issue{Severity: Information, Code: CodePatientKeys, Expression: []string{at[i].report + ".subject"},
 			Message: where + "patient keys (masked): " + strings.Join(r.Keys, ", ")})
 	}
 	return v, nil
@@ -204,33 +245,33 @@ func stored(e *index.Entry, exists bool, rank string, same bool) string {
 	return actionHistory
 }
 
-func (c *Checker) warnings(e *index.Entry, where string, now time.Time) []Issue {
+func (c *Checker) warnings(e *index.Entry, at paths, where string, now time.Time) []Issue {
 	var out []Issue
 	if index.Withdrawn(e.Status) {
 		return nil
 	}
 	it, mapped := c.Catalog.Item(e.Item)
 	if !mapped {
-		out = append(out, Issue{Severity: Warning, Code: CodeUnmapped, Expression: []string{"DiagnosticReport.code"},
+		out = append(out, Issue{Severity: Warning, Code: CodeUnmapped, Expression: []string{at.report + ".code"},
 			Message: fmt.Sprintf("%slocal code %s of %s maps to no catalogue item: the report is indexed and searchable but never recognisable; ask the bureau to add it to the code map, or send the item's standard code", where, orNone(codeOf(e)), e.Performer)})
 	}
 	if !index.FinalStatus(e.Status) {
-		out = append(out, Issue{Severity: Information, Code: CodeNotFinal, Expression: []string{"DiagnosticReport.status"},
+		out = append(out, Issue{Severity: Information, Code: CodeNotFinal, Expression: []string{at.report + ".status"},
 			Message: fmt.Sprintf("%sstatus %s: the report is indexed but not recognisable until a final (or amended, corrected, appended) version arrives", where, e.Status)})
 	}
 	if mapped {
 		if _, ok := c.Catalog.Qualified(e.Performer, it.Code, e.Clock); !ok {
-			out = append(out, Issue{Severity: Warning, Code: CodeNotQualified, Expression: []string{"DiagnosticReport.performer"},
+			out = append(out, Issue{Severity: Warning, Code: CodeNotQualified, Expression: []string{at.report + ".performer"},
 				Message: fmt.Sprintf("%s%s holds no qualification (HR mark) for item %s on %s: other institutions will not recognise this result", where, e.Performer, it.Code, e.Clock.In(china).Format("2006-01-02"))})
 		}
 		if it.ValidityDays > 0 && e.Clock.AddDate(0, 0, it.ValidityDays).Before(now) {
-			out = append(out, Issue{Severity: Warning, Code: CodeExpired, Expression: []string{"DiagnosticReport.effective"},
+			out = append(out, Issue{Severity: Warning, Code: CodeExpired, Expression: []string{at.report + ".effective"},
 				Message: fmt.Sprintf("%sthe result dates from %s, past item %s's validity window of %d days: it will not be offered for recognition", where, e.Clock.In(china).Format(time.RFC3339), it.Code, it.ValidityDays)})
 		}
 	}
 	for i, o := range e.Observations {
 		if o.ValueNum != nil && o.RefLow == nil && o.RefHigh == nil && o.Interpretation == "" {
-			out = append(out, Issue{Severity: Warning, Code: CodeNoRefRange, Expression: []string{fmt.Sprintf("DiagnosticReport.result[%d]", i)},
+			out = append(out, Issue{Severity: Warning, Code: CodeNoRefRange, Expression: []string{at.result(i)},
 				Message: fmt.Sprintf("%sresult %d (%s) has a numeric value without referenceRange or interpretation: the hub cannot flag it abnormal", where, i+1, orNone(codeOf(&index.Entry{CodeSystem: o.CodeSystem, Code: o.Code})))})
 		}
 	}
