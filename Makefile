@@ -2,8 +2,10 @@
 GO      ?= go
 PKGS    ?= ./...
 BIN     := bin/mrhub
+# staticcheck at a pinned version, run with `go run` (not a dependency of the module).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build demo test test-race bench fuzz vet fmt tidy-check clean
+.PHONY: build demo test test-race bench fuzz vet lint fmt tidy-check clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mrhub
@@ -25,10 +27,15 @@ bench: build
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMessage -fuzztime=200000x -timeout=10m ./pkg/fhir
+	$(GO) test -run='^$$' -fuzz=FuzzFastDecoder -fuzztime=100000x -timeout=15m ./pkg/fhir
 
 vet:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+## lint: staticcheck over every package (CI runs it)
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 tidy-check:
 	$(GO) mod tidy -diff

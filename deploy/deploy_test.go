@@ -81,7 +81,9 @@ func configEnvVars(t *testing.T) map[string]bool {
 
 // checkComposeReplica: the postgres-replica service is a streaming standby of postgres
 // (pg_basebackup -R from postgres as POSTGRES_USER, hot_standby, its own volume), postgres
-// allows that replication connection, and every hub reads from it with the primary's
+// allows that replication connection and creates the physical replication slot the standby
+// streams through (primary_slot_name, also used by pg_basebackup -S), with
+// max_slot_wal_keep_size bounding what the slot holds back; every hub reads from it with the primary's
 // credentials and database and a lag limit pkg/config accepts (config.Validate ran on the hub's
 // environment already).
 func checkComposeReplica(t *testing.T, c composeFile, hubs map[string]map[string]string, vals map[string]string) {
@@ -100,21 +102,39 @@ func checkComposeReplica(t *testing.T, c composeFile, hubs map[string]map[string
 			t.Errorf("postgres-replica's command lacks %q:\n%s", want, script)
 		}
 	}
+	slot := ""
+	if m := regexp.MustCompile(`primary_slot_name=([a-z0-9_]+)`).FindStringSubmatch(script); m != nil {
+		slot = m[1]
+	} else {
+		t.Errorf("postgres-replica's postgres runs without -c primary_slot_name=SLOT: the primary may recycle WAL the standby still needs:\n%s", script)
+	}
+	if slot != "" && !regexp.MustCompile(`pg_basebackup [^\n]*-S `+slot+`\b`).MatchString(script) {
+		t.Errorf("postgres-replica's pg_basebackup does not stream through the slot %s (-S %s):\n%s", slot, slot, script)
+	}
+	if pgCmd := strings.Join(strList(c.Services["postgres"]["command"]), " "); !strings.Contains(pgCmd, "max_slot_wal_keep_size=") {
+		t.Errorf("postgres runs without max_slot_wal_keep_size: a replica down for long would make its slot keep WAL until the disk is full (%s)", pgCmd)
+	}
 	if env := envMap(t, "postgres-replica", r["environment"]); env["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] {
 		t.Errorf("postgres-replica's PGPASSWORD %q is not the primary's POSTGRES_PASSWORD %q", env["PGPASSWORD"], pg["POSTGRES_PASSWORD"])
 	}
 	if !contains(strList(r["volumes"]), "pg-replica-data:/var/lib/postgresql/data") {
 		t.Errorf("postgres-replica does not keep its data in its own volume pg-replica-data: %v", r["volumes"])
 	}
-	var hba bool
+	var hba, slotMade bool
 	for _, v := range strList(c.Services["postgres"]["volumes"]) {
 		src, dst, _ := strings.Cut(v, ":")
-		if strings.HasPrefix(dst, "/docker-entrypoint-initdb.d/") && strings.Contains(readFile(t, src), "host replication ${POSTGRES_USER}") {
-			hba = true
+		if !strings.HasPrefix(dst, "/docker-entrypoint-initdb.d/") {
+			continue
 		}
+		init := readFile(t, src)
+		hba = hba || strings.Contains(init, "host replication ${POSTGRES_USER}")
+		slotMade = slotMade || (slot != "" && strings.Contains(init, "pg_create_physical_replication_slot('"+slot+"')"))
 	}
 	if !hba {
 		t.Error("postgres mounts no init script allowing the replica's replication connection (pg_hba.conf `host replication`)")
+	}
+	if slot != "" && !slotMade {
+		t.Errorf("postgres mounts no init script creating the replica's slot (SELECT pg_create_physical_replication_slot('%s'))", slot)
 	}
 	for name, env := range hubs {
 		urls := strings.Split(env["MRHUB_DATABASE_REPLICA_URLS"], ",")
@@ -574,9 +594,7 @@ func TestCompose(t *testing.T) {
 		if keyFile == sec || !contains(strList(c.Services[name]["secrets"]), sec) {
 			t.Errorf("hub %s: MRHUB_ID_KEY_FILE %q is not a secret of the service", name, keyFile)
 		}
-		for _, p := range strList(c.Services[name]["ports"]) {
-			ports = append(ports, p)
-		}
+		ports = append(ports, strList(c.Services[name]["ports"])...)
 	}
 	if groups[0] != groups[1] {
 		t.Errorf("the hubs are in different consumer groups: %v", groups)

@@ -12,7 +12,11 @@
 //   - each example message, published through a real broker into a real hub and database, is
 //     indexed (and each example decision is stored);
 //   - a pg_dump of a running hub restored into a fresh database, followed by a reindex, serves the
-//     same answers as the hub it was taken from.
+//     same answers as the hub it was taken from;
+//   - the commands tables of README.md, README.zh-CN.md and reference.md name the binary's
+//     commands;
+//   - no package imports a package of a higher layer than its own, as DESIGN.md's "Layers" lists
+//     them.
 //
 // The failure messages say which file and section to change and what to add or remove.
 package docs

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -74,17 +73,31 @@ func runRehash(ctx context.Context, args []string) error {
 }
 
 func runReview(ctx context.Context, args []string) error {
-	usage := errors.New("usage: mrhub review list [--status open|accepted|rejected|all] | accept ID | reject ID [--by NAME]")
-	if len(args) == 0 {
-		return usage
+	if err := groupUsage("review", args); err != nil {
+		return err
 	}
 	var status, by string
-	cfg, fs, err := loadConfig("review "+args[0], args[1:], func(fs *flag.FlagSet) {
+	nargs := 1 // accept ID, reject ID
+	if args[0] == "list" {
+		nargs = 0
+	}
+	cfg, fs, err := loadConfigArgs("review "+args[0], args[1:], nargs, func(fs *flag.FlagSet) {
 		fs.StringVar(&status, "status", "open", "which reviews to list (open, accepted, rejected, all)")
 		fs.StringVar(&by, "by", os.Getenv("USER"), "who decides (recorded with the decision)")
 	})
 	if err != nil {
 		return err
+	}
+	var id int64
+	if nargs == 1 {
+		if id, err = strconv.ParseInt(fs.Arg(0), 10, 64); err != nil {
+			return fmt.Errorf("review id %q: want the number `mrhub review list` shows", fs.Arg(0))
+		}
+	}
+	switch status {
+	case "open", "accepted", "rejected", "all":
+	default:
+		return fmt.Errorf("--status %q: want open, accepted, rejected or all", status)
 	}
 	h, err := openHub(ctx, cfg)
 	if err != nil {
@@ -107,14 +120,7 @@ func runReview(ctx context.Context, args []string) error {
 				r.PatientB, strings.Join(r.MaskedB, ", "), r.Reason, r.CreatedAt.Format(time.RFC3339))
 		}
 		return w.Flush()
-	case "accept", "reject":
-		if fs.NArg() != 1 {
-			return usage
-		}
-		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
-		if err != nil {
-			return fmt.Errorf("review id %q: %w", fs.Arg(0), err)
-		}
+	default: // accept, reject
 		if by == "" {
 			by = "cli"
 		}
@@ -123,8 +129,6 @@ func runReview(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("review %d %sed\n", id, args[0])
 		return nil
-	default:
-		return usage
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/profile"
+	"github.com/mrhub/mrhub/pkg/publish"
 	"github.com/mrhub/mrhub/pkg/verdict"
 )
 
@@ -70,7 +71,7 @@ func runCheck(ctx context.Context, args []string) error {
 	}
 	p := &profile.Profiler{Catalog: cat, Hasher: hasher, Location: cfg.Location()}
 	c := &verdict.Checker{Profile: p.Func(), MaxBytes: cfg.MaxMessageBytes, Catalog: cat, DB: pool, Decoder: fhir.NewDecoder(cfg.Location())}
-	sum, err := c.Files(ctx, fs.Args(), *source, os.Stdout)
+	sum, err := publish.Check(ctx, c, fs.Args(), *source, os.Stdout)
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,9 @@ func runBroker(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return argCountError(fs, 0)
+	}
 	log, err := newLogger(configForLogs())
 	if err != nil {
 		return err

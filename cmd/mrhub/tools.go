@@ -7,34 +7,34 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/bench"
 	"github.com/mrhub/mrhub/pkg/bus"
 	"github.com/mrhub/mrhub/pkg/config"
-	"github.com/mrhub/mrhub/pkg/httpapi"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/pkg/publish"
-	"github.com/mrhub/mrhub/pkg/stats"
 )
 
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: mrhub bench ingest|query|stats [flags]")
-	}
-	tuneGC() // as serve runs
-	log, err := newLogger(configForLogs())
-	if err != nil {
+	if err := groupUsage("bench", args); err != nil {
 		return err
 	}
+	tuneGC() // as serve runs
 	switch args[0] {
 	case "ingest":
+		log, err := newLogger(configForLogs())
+		if err != nil {
+			return err
+		}
 		return bench.Ingest(ctx, args[1:], os.Stdout, log.Named("bench"))
 	case "query":
-		return httpapi.BenchCommand(ctx, args[1:], os.Stdout)
-	case "stats":
-		return stats.BenchCommand(ctx, args[1:], os.Stdout)
-	default:
-		return fmt.Errorf("unknown benchmark %q (have: ingest, query, stats)", args[0])
+		return bench.QueryCommand(ctx, args[1:], os.Stdout)
+	default: // "stats"
+		return bench.StatsCommand(ctx, args[1:], os.Stdout)
 	}
 }
 
@@ -86,15 +86,68 @@ func runPublish(ctx context.Context, args []string) error {
 }
 
 func runToken(ctx context.Context, args []string) error {
-	cfg := config.FromEnv()
-	log, err := newLogger(configForLogs())
-	if err != nil {
+	if err := groupUsage("token", args); err != nil {
 		return err
 	}
-	pool, err := hub.OpenDatabase(ctx, cfg, log)
-	if err != nil {
-		return explainDB(err)
-	}
+	pool := &lazyPool{open: func(ctx context.Context) (*pgxpool.Pool, error) {
+		log, err := newLogger(configForLogs())
+		if err != nil {
+			return nil, err
+		}
+		pool, err := hub.OpenDatabase(ctx, config.FromEnv(), log)
+		return pool, explainDB(err)
+	}}
 	defer pool.Close()
 	return auth.Command(ctx, pool, args, os.Stdout)
 }
+
+// lazyPool is an auth.DB that opens (creating and migrating) the database at its first query,
+// so that the token commands parse their flags and check their arguments first: `mrhub token
+// create -h` or a missing --role touches no database.
+type lazyPool struct {
+	open func(context.Context) (*pgxpool.Pool, error)
+	pool *pgxpool.Pool
+	err  error
+}
+
+func (l *lazyPool) get(ctx context.Context) (*pgxpool.Pool, error) {
+	if l.pool == nil && l.err == nil {
+		l.pool, l.err = l.open(ctx)
+	}
+	return l.pool, l.err
+}
+
+func (l *lazyPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	p, err := l.get(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return p.Exec(ctx, sql, args...)
+}
+
+func (l *lazyPool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	p, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.Query(ctx, sql, args...)
+}
+
+func (l *lazyPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	p, err := l.get(ctx)
+	if err != nil {
+		return errRow{err}
+	}
+	return p.QueryRow(ctx, sql, args...)
+}
+
+// Close closes the pool if it was opened.
+func (l *lazyPool) Close() {
+	if l.pool != nil {
+		l.pool.Close()
+	}
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

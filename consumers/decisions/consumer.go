@@ -28,6 +28,12 @@ type Applier interface {
 	ApplyBatch(ctx context.Context, b *decisions.Batch) (*decisions.Outcome, error)
 }
 
+// WriteMarker notes, after a commit, that institutions wrote, so that their reads wait for a
+// replica to replay the write (read-your-writes; db.Router is one).
+type WriteMarker interface {
+	MarkWrite(ctx context.Context, institutions ...string)
+}
+
 // Consumer is one member of the decisions consumer group.
 type Consumer struct {
 	Name      string // consumer group; offsets in ingest_offsets are kept under it
@@ -36,6 +42,7 @@ type Consumer struct {
 	Log       *zap.Logger
 	Metrics   *telemetry.Metrics         // may be nil
 	Decisions *telemetry.DecisionMetrics // may be nil
+	Marks     WriteMarker                // may be nil: no read replicas to keep consistent
 	BatchSize int
 	BatchWait time.Duration
 	Drain     time.Duration // deadline to finish the batch in hand at shutdown (default 15s)
@@ -117,6 +124,9 @@ func (c *Consumer) handle(ctx context.Context, msgs []kafka.Message) error {
 		if !batch.Sleep(wctx, wait) {
 			return fmt.Errorf("decision batch not applied before shutdown deadline: %w", err)
 		}
+	}
+	if c.Marks != nil && len(out.Institutions) > 0 {
+		c.Marks.MarkWrite(wctx, out.Institutions...)
 	}
 	if c.AfterApply != nil {
 		if err := c.AfterApply(out); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mrhub/mrhub/consumers/batch"
 	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/telemetry"
 )
 
@@ -29,14 +30,10 @@ type Indexer interface {
 	Apply(ctx context.Context, b *index.Batch) (*index.Outcome, error)
 }
 
-// Rejection says why a message cannot be indexed.
-type Rejection struct {
-	Code, Message, Path string
-}
-
-// ProfileFunc turns one message into index entries, or a rejection. It must be safe for
-// concurrent use and must not put identity numbers into the rejection.
-type ProfileFunc func(msg kafka.Message) ([]*index.Entry, *Rejection)
+// ProfileFunc turns one message into index entries, or a rejection (the profile's type; the
+// consumer adds codes of its own, such as kafka.too_large). It must be safe for concurrent use
+// and must not put identity numbers into the rejection. (*profile.Profiler).Func is one.
+type ProfileFunc func(msg kafka.Message) ([]*index.Entry, *profile.Rejection)
 
 // Consumer is one member of the hub's consumer group.
 type Consumer struct {
@@ -193,7 +190,7 @@ func (c *Consumer) write(ctx context.Context, d decoded) error {
 func (c *Consumer) build(msgs []kafka.Message) *index.Batch {
 	b := &index.Batch{Consumer: c.Name, Positions: make([]index.Position, len(msgs))}
 	entries := make([][]*index.Entry, len(msgs))
-	rejections := make([]*Rejection, len(msgs))
+	rejections := make([]*profile.Rejection, len(msgs))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	workers := min(c.Workers, len(msgs))
@@ -226,8 +223,8 @@ func (c *Consumer) build(msgs []kafka.Message) *index.Batch {
 	return b
 }
 
-func (c *Consumer) profile(m kafka.Message) ([]*index.Entry, *Rejection) {
-	es, rej, panicked := Evaluate(c.Profile, c.MaxBytes, m)
+func (c *Consumer) profile(m kafka.Message) ([]*index.Entry, *profile.Rejection) {
+	es, rej, panicked := profile.Evaluate(c.Profile, c.MaxBytes, m)
 	if panicked != nil {
 		c.Log.Error("profiling panicked; dead-lettering the message", zap.Any("panic", panicked),
 			zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
@@ -235,7 +232,7 @@ func (c *Consumer) profile(m kafka.Message) ([]*index.Entry, *Rejection) {
 	return es, rej
 }
 
-func deadLetter(m kafka.Message, pos index.Position, r *Rejection) index.DeadLetter {
+func deadLetter(m kafka.Message, pos index.Position, r *profile.Rejection) index.DeadLetter {
 	h := make(map[string]string, len(m.Headers))
 	for _, x := range m.Headers {
 		h[x.Key] = string(x.Value)
@@ -307,7 +304,7 @@ func (c *Consumer) applyIsolated(ctx context.Context, b *index.Batch, msgs []kaf
 				msg = pgErr.Message // never the Detail: it may quote values
 			}
 			one.Entries = nil
-			one.DeadLetters = []index.DeadLetter{deadLetter(msgs[i], pos, &Rejection{Code: "index.rejected",
+			one.DeadLetters = []index.DeadLetter{deadLetter(msgs[i], pos, &profile.Rejection{Code: "index.rejected",
 				Message: "the index refused this report: " + msg})}
 			c.Log.Error("message dead-lettered by the index", zap.String("topic", pos.Topic), zap.Int("partition", pos.Partition),
 				zap.Int64("offset", pos.Offset), zap.String("reason", msg))

@@ -78,8 +78,13 @@ func RevokeCommand(ctx context.Context, db DB, args []string, stdout io.Writer) 
 
 // ListCommand runs `mrhub token list`.
 func ListCommand(ctx context.Context, db DB, args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("token list: unexpected arguments %v", args)
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token list: unexpected arguments %v", fs.Args())
 	}
 	ts, err := List(ctx, db)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,6 +114,7 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 		fmt.Fprintln(out, "database:", settings)
 	}
 	start := time.Now()
+	cpuStart := processCPU()
 	sctx, stop := context.WithCancel(ctx)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.Serve(sctx, nil) }()
@@ -157,6 +159,7 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 		}
 	}
 	e2e := time.Since(start)
+	cpu := processCPU() - cpuStart
 	stop()
 	<-serveErr
 	var indexed, obs int
@@ -170,6 +173,9 @@ func Ingest(ctx context.Context, args []string, out io.Writer, log *zap.Logger) 
 	if rest := e2e - firstCommit; rest > 0 && int64(*n) > doneAtFirst {
 		steady = fmt.Sprintf("%.0f reports/s", float64(int64(*n)-doneAtFirst)/rest.Seconds())
 	}
+	ds := h.Decoder.Stats()
+	fmt.Fprintf(out, "cpu: %.2f ms of process CPU per report (hub, broker and producer in this process; %.1f cores busy on average); FHIR decoding: %d one-pass, %d left to the library\n",
+		float64(cpu.Microseconds())/1000/float64(*n), cpu.Seconds()/e2e.Seconds(), ds.Fast, ds.Fallback)
 	fmt.Fprintf(out, "ramp: first commit after %.1fs (%d reports); from there to the last commit %s (steady state); the whole-run rate above is the one compared\n",
 		firstCommit.Seconds(), doneAtFirst, steady)
 
@@ -448,6 +454,15 @@ func envOr(name, def string) string {
 }
 
 // peakRSSMB is the process's peak resident set (VmHWM) in MB.
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func peakRSSMB() int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {

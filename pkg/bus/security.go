@@ -162,15 +162,15 @@ func (s *Security) Explain(err error) error {
 		return err
 	}
 	if s.SASL() && errors.Is(err, kafka.SASLAuthenticationFailed) {
-		return fmt.Errorf("Kafka refused SASL %s authentication as %q: check MRHUB_KAFKA_SASL_USERNAME/PASSWORD and MRHUB_KAFKA_SASL_MECHANISM: %w",
+		return fmt.Errorf("the Kafka brokers refused SASL %s authentication as %q: check MRHUB_KAFKA_SASL_USERNAME/PASSWORD and MRHUB_KAFKA_SASL_MECHANISM: %w",
 			s.mechanism, s.username, err)
 	}
 	if s.SASL() {
-		return fmt.Errorf("Kafka closed the connection during SASL %s authentication as %q: check MRHUB_KAFKA_SASL_USERNAME/PASSWORD and MRHUB_KAFKA_SASL_MECHANISM "+
+		return fmt.Errorf("the Kafka broker closed the connection during SASL %s authentication as %q: check MRHUB_KAFKA_SASL_USERNAME/PASSWORD and MRHUB_KAFKA_SASL_MECHANISM "+
 			"(kafka-go cannot tell a wrong password from a dropped connection): %w", s.mechanism, s.username, err)
 	}
 	if !s.TLS() {
-		return fmt.Errorf("Kafka closed the connection: if the brokers require TLS or SASL, set MRHUB_KAFKA_TLS / MRHUB_KAFKA_SASL_*: %w", err)
+		return fmt.Errorf("the Kafka broker closed the connection: if the brokers require TLS or SASL, set MRHUB_KAFKA_TLS / MRHUB_KAFKA_SASL_*: %w", err)
 	}
 	return err
 }

@@ -60,6 +60,8 @@ type Router struct {
 
 	primaryReads, replicaReads, fallbacks atomic.Int64
 
+	marks writeMarks // read-your-writes (marks.go)
+
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once

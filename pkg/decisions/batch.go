@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +46,10 @@ type Outcome struct {
 	Results     []string // a Result, "rejected:<code>" or "skipped"
 	DeadLetters int
 	Skipped     int
+	// Institutions are the codes of the institutions that wrote in the batch: the deciding
+	// institution and the publisher of every decision or revocation applied (each once). Their
+	// reads on replicas must wait for the batch (read-your-writes).
+	Institutions []string
 }
 
 // HeaderSource is the header naming the publishing institution.
@@ -78,7 +83,7 @@ func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcom
 			out.Results = append(out.Results, "skipped")
 			continue
 		}
-		res, rej, err := s.applyOne(ctx, tx, m)
+		res, rej, err := s.applyOne(ctx, tx, m, out)
 		if err != nil {
 			return err
 		}
@@ -104,7 +109,7 @@ func (s *Store) applyBatch(ctx context.Context, tx pgx.Tx, b *Batch, out *Outcom
 
 // applyOne applies one message under a savepoint: a rejection (or a database refusal of this
 // message alone) rolls back only its own writes.
-func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message) (res Result, rej *Error, err error) {
+func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message, out *Outcome) (res Result, rej *Error, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			res, rej, err = "", &Error{Code: "internal.panic", Message: fmt.Sprintf("the hub failed on this message (%v); report it to the hub operators", p)}, nil
@@ -118,7 +123,8 @@ func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message) (res Result,
 	if src == "" {
 		return "", &Error{Code: "decision.missing_source", Field: "mrhub-source", Message: "header mrhub-source (the publishing institution's code) is required"}, nil
 	}
-	if _, ok := s.Catalog.Institution(src); !ok {
+	publisher, ok := s.Catalog.Institution(src)
+	if !ok {
 		return "", &Error{Code: "decision.unknown_source", Field: "mrhub-source", Message: fmt.Sprintf("header mrhub-source %q is not an institution of the region", src)}, nil
 	}
 	if ev.Type == TypeDecision {
@@ -132,7 +138,7 @@ func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message) (res Result,
 	}
 	var d *Decision
 	if ev.Type == TypeRevoke {
-		_, res, err = s.Revoke(ctx, sp, ev, src, true)
+		d, res, err = s.Revoke(ctx, sp, ev, src, true)
 	} else {
 		d, res, err = s.Decide(ctx, sp, ev, "kafka")
 	}
@@ -157,10 +163,21 @@ func (s *Store) applyOne(ctx context.Context, tx pgx.Tx, m Message) (res Result,
 	if err := sp.Commit(ctx); err != nil {
 		return "", nil, err
 	}
+	out.wrote(publisher.Code)
+	if d != nil {
+		out.wrote(d.Institution)
+	}
 	if res == Created {
 		res = Result(d.Outcome)
 	}
 	return res, nil, nil
+}
+
+// wrote adds institution to o.Institutions unless it is there.
+func (o *Outcome) wrote(institution string) {
+	if institution != "" && !slices.Contains(o.Institutions, institution) {
+		o.Institutions = append(o.Institutions, institution)
+	}
 }
 
 func deadLetter(topic string, m Message, e *Error) []any {

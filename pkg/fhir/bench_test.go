@@ -90,3 +90,81 @@ func BenchmarkCanonical(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecoders decodes the bench report (as sent and with sorted keys)
+// and the 100 KB Bundle with the library's validating unmarshaller and with
+// the one-pass decoder, side by side; the one-pass sub-benchmarks also report
+// the ratio of the library's ns/op (measured in the same run) to theirs.
+func BenchmarkDecoders(b *testing.B) {
+	cbc, err := os.ReadFile("testdata/bench-cbc-bundle.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(cbc, &v); err != nil {
+		b.Fatal(err)
+	}
+	sorted, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	big, err := os.ReadFile("testdata/bench-100k-bundle.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := NewDecoder(nil)
+	for _, in := range []struct {
+		name string
+		data []byte
+	}{{"report", cbc}, {"report-sorted-keys", sorted}, {"bundle-100k", big}} {
+		var libNs float64
+		b.Run(in.name+"/library", func(b *testing.B) {
+			b.SetBytes(int64(len(in.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.library(in.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			libNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		})
+		b.Run(in.name+"/one-pass", func(b *testing.B) {
+			b.SetBytes(int64(len(in.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := fastDecode(in.data, d.loc); !ok {
+					b.Fatal("the one-pass decoder left the bench message to the library")
+				}
+			}
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if libNs > 0 {
+				b.ReportMetric(libNs/ns, "x_faster_than_library")
+			}
+		})
+	}
+}
+
+// BenchmarkCanonicalByClone is BenchmarkCanonical through a normalised copy marshalled by the
+// protobuf library (the definition the encoder matches byte for byte).
+func BenchmarkCanonicalByClone(b *testing.B) {
+	data, err := os.ReadFile("testdata/bench-cbc-bundle.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := ParseMessage(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := m.Reports[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := canonicalByClone(r.Report, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range r.Results {
+			if _, err := canonicalByClone(o.Obs, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -16,9 +16,23 @@
 //     is not an object (CodeNotObject), a key repeated in one object, strings
 //     that are not UTF-8 and nesting deeper than 64 levels (CodeInvalid), and
 //     a root that is not a Bundle or DiagnosticReport (CodeResourceType);
-//  2. the library's validating unmarshaller (unknown elements, primitive
-//     formats, required value sets, reference target types, required
-//     elements), times without a zone read in the Decoder's zone.
+//  2. decoding into the library's R4 protos with everything the library's
+//     validating unmarshaller and its validator check (unknown elements,
+//     primitive formats, required value sets, reference target types,
+//     required elements), times without a zone read in the Decoder's zone.
+//
+// Step 2 has two paths. The one-pass decoder reads the JSON tokens once and
+// fills the protos directly, driven by tables built once from the protos'
+// descriptors and the FHIR annotations the library reads itself (JSON names,
+// choice types, primitive kinds, value patterns, required elements, valid
+// reference types, code enums); it checks as it goes. When it finds any
+// problem, or meets a construct it does not read (a lone surrogate escape, a
+// "time", upper-case element names the library tolerates…), it gives up and
+// the library's jsonformat unmarshaller decodes the message again: the
+// library's verdict and error stand, so the one-pass decoder never decides
+// that a message is invalid. What it accepts is proto.Equal to the library's
+// result; a differential test over the example files and their mutations,
+// and a fuzz target, hold it to that. Decoder.Stats counts the two paths.
 //
 // Library errors map onto CodeUnknownElement, CodeRequired, CodeResourceType
 // and CodeInvalid, with the hub's FHIR path ("Bundle.entry[3].resource.status")

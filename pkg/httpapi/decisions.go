@@ -14,7 +14,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/telemetry"
 )
 
-// mountDecisions adds the decision and statistics routes (issue 5) to mux.
+// mountDecisions adds the decision and statistics routes to mux.
 func (s *Server) mountDecisions(mux routeMux) {
 	s.dec = &decisions.Store{Pool: s.pool, Catalog: s.cat, Hasher: s.hasher, Now: s.opt.Now}
 	writers := func(h http.HandlerFunc) http.Handler { return auth.Require(h, auth.RoleHIS, auth.RoleClinician) }

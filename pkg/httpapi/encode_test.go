@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
 		&RecognizableResponse{At: when, Requester: InstJSON{Code: "12330299473079193Y", Name: txt}, Patient: &PatientJSON{ID: "p1", Identifiers: []string{"3302**********1234"}},
 			Items: []ItemJSON{{History: []ResultJSON{}, ItemVerdict: ItemVerdict{Item: "JY001", Name: txt, Result: &ResultJSON{ReportID: "r", Date: when, ExpiresAt: &when,
 				Observations: []Interpretation{{ID: "r-1", Value: f(1e-7), ValueText: &txt, ReferenceRange: &RangeJSON{Low: f(0.1), High: f(123456789012345678901)},
-					Trend: &TrendJSON{Previous: []PrevJSON{}}}, {ID: "r-2", Value: f(-0.0)}, {ID: "r-3", Value: f(1e21)}, {ID: "r-4", Value: f(3.0)}}}}}}},
+					Trend: &TrendJSON{Previous: []PrevJSON{}}}, {ID: "r-2", Value: f(math.Copysign(0, -1))}, {ID: "r-3", Value: f(1e21)}, {ID: "r-4", Value: f(3.0)}}}}}}},
 		summary(&RecognizableResponse{At: when, Items: []ItemJSON{{ItemVerdict: ItemVerdict{Item: "JY002", Name: txt, Reason: ReasonExpired,
 			Latest: &ResultJSON{ReportID: "r", Date: when, Observations: []Interpretation{{ID: "r-1", Value: f(0.1)}}}}}}}, []int{3}),
 		map[string]any{"resourceType": "Bundle", "z": []any{1.5, "x", nil, true, map[string]any{"b": 1, "a": json.RawMessage(`{"k": [1, 2]}`)}}, "a": txt},

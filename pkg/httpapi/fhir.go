@@ -113,11 +113,6 @@ func (s *Server) count(ctx context.Context, sr *searchRequest) (int, error) {
 	return n, nil
 }
 
-type child struct {
-	reportID string
-	row      *row
-}
-
 // children loads the observations and imaging studies of reports, by report id in ordinal order;
 // with resources only when withObs / withImg.
 func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bool) (obs, img map[string][]*row, err error) {

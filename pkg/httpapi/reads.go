@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,14 +19,13 @@ import (
 // marks the replica down and runs again on the primary, so a replica going away costs its
 // in-flight requests one retry, not an error.
 //
-// Read-your-writes: after this process records or revokes a decision, it notes the primary's
-// WAL position (pg_current_wal_lsn(), one query per decision) for the deciding institution. The
-// institution's reads then go to a replica only when the router has observed that replica's
-// replay position at or past that LSN; until then they go to the primary. The check is exact
-// (LSNs only grow, and a replica that has replayed past a commit shows it), costs a map lookup
-// per read and never makes a request wait. Within one hub process this holds for every token of
-// the institution; behind a load balancer spreading one clinician's requests over several hub
-// processes, route an institution to one process (or use no replicas) where this matters.
+// Read-your-writes: after this process records or revokes a decision (through the API, or the
+// decisions consumer sharing the router), the router notes the primary's WAL position for the
+// institutions concerned (db.Router.MarkWrite); their reads go to a replica only once it has
+// replayed that position (see pkg/db/marks.go). Within one hub process this holds for every
+// token of the institution; behind a load balancer spreading one clinician's requests over
+// several hub processes, route an institution to one process (or use no replicas) where this
+// matters.
 // Statistics fold the reminders on the primary first and then wait up to statsReplicaWait for a
 // replica to replay that fold, else read from the primary, so they count every reminder
 // committed before the request on either.
@@ -36,12 +34,6 @@ type readPoolKey struct{}
 
 // statsReplicaWait bounds how long a statistics request waits for a replica to replay its fold.
 const statsReplicaWait = 200 * time.Millisecond
-
-// writeMarks holds, per institution, the primary's WAL position after its latest decision.
-type writeMarks struct {
-	mu  sync.Mutex
-	lsn map[string]uint64
-}
 
 // rd is the pool reads of ctx use: the one s.reading chose, else the primary.
 func (s *Server) rd(ctx context.Context) *pgxpool.Pool {
@@ -75,35 +67,14 @@ func (s *Server) readingAfter(ctx context.Context, minLSN uint64, wait time.Dura
 // markWrite notes the primary's WAL position after a write by the requesting institution (call
 // after the commit). Without replicas it does nothing.
 func (s *Server) markWrite(ctx context.Context) {
-	if !s.reads.HasReplicas() {
-		return
+	if p := auth.FromContext(ctx); p != nil {
+		s.reads.MarkWrite(ctx, p.Org)
 	}
-	p := auth.FromContext(ctx)
-	if p == nil {
-		return
-	}
-	lsn, err := s.reads.PrimaryLSN(ctx)
-	if err != nil {
-		// Unknown: send the institution's reads to the primary from now on (until a later
-		// write's position is known and replicas pass it).
-		lsn = ^uint64(0)
-	}
-	s.marks.mu.Lock()
-	if s.marks.lsn == nil {
-		s.marks.lsn = map[string]uint64{}
-	}
-	if cur := s.marks.lsn[p.Org]; lsn > cur || cur == ^uint64(0) {
-		s.marks.lsn[p.Org] = lsn
-	}
-	s.marks.mu.Unlock()
 }
 
 func (s *Server) markOf(ctx context.Context) uint64 {
-	p := auth.FromContext(ctx)
-	if p == nil {
-		return 0
+	if p := auth.FromContext(ctx); p != nil {
+		return s.reads.Mark(p.Org)
 	}
-	s.marks.mu.Lock()
-	defer s.marks.mu.Unlock()
-	return s.marks.lsn[p.Org]
+	return 0
 }

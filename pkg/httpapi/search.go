@@ -69,7 +69,6 @@ type rtype struct {
 	childCols   string // optional: two text[] columns, the ids of the row's observations and imaging studies
 	resultOf    string // for a report's results: the table alias whose key is (report_id, ordinal), id = report id + "-" + ordinal
 	statusCol   string // column filtered by status; "" = no status param
-	statuses    []string
 	defaults    func(q *query, hasStatus bool)
 	params      map[string]param
 	includes    []string

@@ -52,7 +52,6 @@ type Server struct {
 	opt     Options
 	pool    *pgxpool.Pool
 	reads   *db.Router
-	marks   writeMarks
 	cat     *catalog.Catalog
 	hasher  *identity.Hasher
 	log     *zap.Logger

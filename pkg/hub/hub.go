@@ -23,6 +23,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
 	"github.com/mrhub/mrhub/pkg/decisions"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/outbox"
@@ -41,9 +42,11 @@ type Hub struct {
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
 	Registry *prometheus.Registry
-	Metrics  *telemetry.Metrics
-	Store    *index.Store
-	// Decisions holds the decision counters and the HTTP latency histogram (issue 5).
+	// Decoder is the process's FHIR decoder, shared by its consumers (mrhub_fhir_decoded_total).
+	Decoder *fhir.Decoder
+	Metrics *telemetry.Metrics
+	Store   *index.Store
+	// Decisions holds the decision counters and the HTTP latency histogram.
 	Decisions *telemetry.DecisionMetrics
 	// DecisionStore validates and writes recognition decisions.
 	DecisionStore *decisions.Store
@@ -96,8 +99,12 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger) (*Hub, error)
 	}
 	reg := telemetry.NewRegistry()
 	reg.MustRegister(reads)
+	telemetry.RegisterBuildInfo(reg, telemetry.ReadBuild())
+	dec := fhir.NewDecoder(cfg.Location())
+	telemetry.RegisterDecodeStats(reg, func() (int64, int64) { s := dec.Stats(); return s.Fast, s.Fallback })
 	return &Hub{
-		Cfg: cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
+		Decoder: dec,
+		Cfg:     cfg, Log: log, Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, Registry: reg,
 		Metrics:       telemetry.NewMetrics(reg),
 		Store:         index.NewStore(pool, cfg.TopicIndex, cfg.TopicDLQ),
 		Decisions:     telemetry.NewDecisionMetrics(reg),
@@ -147,7 +154,7 @@ func (h *Hub) Topics() []bus.TopicSpec {
 
 // Profiler returns the indexing profile bound to the hub's catalogue and key.
 func (h *Hub) Profiler() *profile.Profiler {
-	return &profile.Profiler{Catalog: h.Catalog, Hasher: h.Hasher, Location: h.Cfg.Location()}
+	return &profile.Profiler{Catalog: h.Catalog, Hasher: h.Hasher, Location: h.Cfg.Location(), Decoder: h.Decoder}
 }
 
 // NewConsumer builds one report consumer (its own group member). The caller closes the reader.
@@ -176,7 +183,7 @@ func (h *Hub) NewDecisionConsumer() (*decisionsconsumer.Consumer, func() error, 
 		return nil, nil, err
 	}
 	c := &decisionsconsumer.Consumer{Name: h.DecisionsGroup(), Reader: r, Store: h.DecisionStore, Log: h.Log.Named("decisions"),
-		Metrics: h.Metrics, Decisions: h.Decisions, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
+		Metrics: h.Metrics, Decisions: h.Decisions, Marks: h.Reads, BatchSize: h.Cfg.BatchSize, BatchWait: h.Cfg.BatchWait}
 	return c, r.Close, nil
 }
 

@@ -34,7 +34,8 @@ import (
 //   - it is started again and used again; no request of the whole run failed;
 //   - read-your-writes: with the replica's replay paused (it stays "up": within the lag limit),
 //     a decision recorded through the API is read back at once (from the primary: the replica
-//     provably lacks it), while another institution's reads still go to the replica;
+//     provably lacks it), while another institution's reads still go to the replica; so is a
+//     decision consumed from the decisions topic;
 //   - a router with a 1 s lag limit marks the paused replica lagging and sends reads to the
 //     primary, and up again once replay resumes.
 func TestReadReplica(t *testing.T) {
@@ -283,6 +284,29 @@ func TestReadReplica(t *testing.T) {
 	}
 	if got := replicaReads(); got == rA {
 		t.Errorf("another institution's read did not go to the replica (the write mark must be per institution)")
+	}
+
+	// The same for a decision that comes through the decisions topic: a third institution
+	// publishes one, and its clinician reads it back at once.
+	const hospitalC = "12330299473237577P"
+	clinC, err := auth.Create(ctx, pool, auth.RoleClinician, hospitalC, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec["id"], dec["institution"] = "ryw-kafka", hospitalC
+	body, _ = json.Marshal(dec)
+	testenv.Publish(t, b.Addrs(), config.TopicDecisions, hospitalC, func(int) string { return "ryw-kafka" }, body)
+	testenv.WaitFor(t, 20*time.Second, "the decisions consumer to set the publisher's read-your-writes mark", func() bool {
+		return h.Reads.Mark(hospitalC) > 0
+	})
+	if err := repConn.QueryRow(ctx, `SELECT count(*) FROM decisions WHERE id = 'ryw-kafka'`).Scan(&onReplica); err != nil || onReplica != 0 {
+		t.Fatalf("the paused replica has the decision (%d, %v): the test cannot tell where the read went", onReplica, err)
+	}
+	if st := h.Reads.States(); st[0].State != db.ReplicaUp {
+		t.Fatalf("replica state: %+v, want up (so that reads could go to it)", st[0])
+	}
+	if code, b, err := get(clinC, "/api/v1/decisions/ryw-kafka"); code != 200 || err != nil {
+		t.Fatalf("GET the decision just consumed from Kafka: %d %s %v, want 200 (read-your-writes)", code, b, err)
 	}
 
 	// 5. Lag limit: a router allowing 1 s skips the paused replica once it is that far behind.

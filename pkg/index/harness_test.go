@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"sort"
 	"testing"
 	"time"
 
@@ -186,28 +185,4 @@ func (h *harness) lastEvent(id string) (*index.Event, int) {
 		h.t.Fatalf("decoding index event: %v", err)
 	}
 	return &ev, len(evs)
-}
-
-// patientIdentifiers lists kind:masked of the identifiers of the patient the report points at.
-func (h *harness) patientIdentifiers(reportID string) []string {
-	h.t.Helper()
-	rows, err := h.pool.Query(context.Background(), `SELECT i.kind || ':' || i.issuer || ':' || i.masked FROM reports r
-		JOIN patient_identifiers i ON i.patient_id = r.patient_id WHERE r.id = $1 ORDER BY 1`, reportID)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return out
-}
-
-func eventIdentifiers(ev *index.Event) []string {
-	var out []string
-	for _, i := range ev.Patient.Identifiers {
-		out = append(out, i.Kind+":"+i.Issuer+":"+i.Masked)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -12,7 +12,7 @@ import (
 
 // DelayBounds are the upper bounds of the buckets of the issued → indexed delay histogram
 // (bucket b, column DelayColumn(b) of publishing_rollup, counts delays below DelayBounds[b];
-// bucket len(DelayBounds) counts the rest). Migration 0009 has a column per bucket: changing the
+// bucket len(DelayBounds) counts the rest). Migration 0010 has a column per bucket: changing the
 // bounds needs a migration. A delay below zero (issued after indexing: a clock ahead) falls in bucket 0.
 var DelayBounds = []time.Duration{
 	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,

@@ -16,7 +16,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mrhub/mrhub/consumers/reports"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/identity"
@@ -49,19 +48,32 @@ type Profiler struct {
 	Catalog  *catalog.Catalog
 	Hasher   *identity.Hasher
 	Location *time.Location // zone of times given without one (UTC if nil)
+	// Decoder decodes the messages; when nil, the Profiler makes its own in Location.
+	// Profilers of one process share one, so that its counts are the process's.
+	Decoder *fhir.Decoder
 
-	once    sync.Once
-	decoder *fhir.Decoder
+	once sync.Once
 }
 
 func (p *Profiler) dec() *fhir.Decoder {
-	p.once.Do(func() { p.decoder = fhir.NewDecoder(p.Location) })
-	return p.decoder
+	p.once.Do(func() {
+		if p.Decoder == nil {
+			p.Decoder = fhir.NewDecoder(p.Location)
+		}
+	})
+	return p.Decoder
 }
 
-// Func adapts p to the consumer's ProfileFunc.
-func (p *Profiler) Func() reports.ProfileFunc {
-	return func(m kafka.Message) ([]*index.Entry, *reports.Rejection) {
+// Rejection says why a message cannot be indexed: a stable code, what to fix, and the FHIR path
+// at fault (or ""). It never contains identity numbers.
+type Rejection struct {
+	Code, Message, Path string
+}
+
+// Func returns p as a function of one Kafka message (its value and mrhub-source header): the
+// shape of the report consumer's ProfileFunc.
+func (p *Profiler) Func() func(m kafka.Message) ([]*index.Entry, *Rejection) {
+	return func(m kafka.Message) ([]*index.Entry, *Rejection) {
 		source := ""
 		for _, h := range m.Headers {
 			if h.Key == "mrhub-source" {
@@ -86,17 +98,17 @@ func (e *Error) Error() string {
 	return e.Path + ": " + e.Msg
 }
 
-// AsRejection converts a profile or FHIR error into a consumer rejection.
-func AsRejection(err error) *reports.Rejection {
+// AsRejection converts a profile or FHIR error into a rejection.
+func AsRejection(err error) *Rejection {
 	var pe *Error
 	if errors.As(err, &pe) {
-		return &reports.Rejection{Code: pe.Code, Path: pe.Path, Message: pe.Msg}
+		return &Rejection{Code: pe.Code, Path: pe.Path, Message: pe.Msg}
 	}
 	var fe *fhir.Error
 	if errors.As(err, &fe) {
-		return &reports.Rejection{Code: fe.Code, Path: fe.Path, Message: fe.Msg}
+		return &Rejection{Code: fe.Code, Path: fe.Path, Message: fe.Msg}
 	}
-	return &reports.Rejection{Code: "profile.invalid", Message: err.Error()}
+	return &Rejection{Code: "profile.invalid", Message: err.Error()}
 }
 
 // Message decodes one message value published by source and returns one entry per report. A

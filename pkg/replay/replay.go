@@ -30,7 +30,6 @@ type Reader struct {
 	errc   chan error
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	total  int64
 }
 
 // Open starts one partition reader per partition.

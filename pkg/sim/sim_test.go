@@ -245,9 +245,14 @@ func TestValidFHIR(t *testing.T) {
 	cfg.Malformed = 0.1
 	g := newGen(t, cfg)
 	ok, bad := 0, 0
+	dec := fhir.NewDecoder(chinaTime)
 	for ok < 500 {
 		m := g.Next()
-		_, err := fhir.ParseMessage(m.Value)
+		before := dec.Stats().Fallback
+		_, err := dec.ParseMessage(m.Value)
+		if m.Kind != KindMalformed && dec.Stats().Fallback != before {
+			t.Errorf("%s message left to the library by the one-pass decoder:\n%s", m.Kind, m.Value)
+		}
 		if m.Kind == KindMalformed {
 			if err == nil && g.lastMalformed == malformedNoSubject {
 				continue // a report without subject is valid FHIR; the hub's profile rejects it
@@ -266,6 +271,8 @@ func TestValidFHIR(t *testing.T) {
 	if bad == 0 {
 		t.Error("no malformed message rejected")
 	}
+	st := dec.Stats()
+	t.Logf("FHIR decoding of %d valid and %d malformed messages: %d one-pass, %d left to the library", ok, bad, st.Fast, st.Fallback)
 }
 
 func TestClockAndVersions(t *testing.T) {

@@ -117,7 +117,7 @@ func newPubFigures() *PublishingFigures {
 		buckets: make([]int64, len(index.DelayBounds)+1)}
 }
 
-// Publishing answers q from the publishing rollups (migration 0009): a handful of grouped
+// Publishing answers q from the publishing rollups (migration 0010): a handful of grouped
 // reads of monthly and daily rows per institution, never the report tables.
 func Publishing(ctx context.Context, db Querier, cat *catalog.Catalog, q PublishingQuery) (*PublishingReport, error) {
 	var args []any

@@ -85,3 +85,27 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// decodeCollector exposes the FHIR decoder's counts.
+type decodeCollector struct {
+	desc  *prometheus.Desc
+	stats func() (onePass, library int64)
+}
+
+// RegisterDecodeStats registers mrhub_fhir_decoded_total on reg: the messages the FHIR decoder
+// read, by path — "one_pass" (the one-pass decoder accepted them) or "library" (the one-pass
+// decoder left them to github.com/google/fhir/go, whose verdict stands: a message with a problem,
+// or a construct the one-pass decoder does not read). stats returns the two counts.
+func RegisterDecodeStats(reg prometheus.Registerer, stats func() (onePass, library int64)) {
+	reg.MustRegister(&decodeCollector{stats: stats, desc: prometheus.NewDesc("mrhub_fhir_decoded_total",
+		"FHIR messages decoded, by path: one_pass, or library when the one-pass decoder left the message to github.com/google/fhir/go (a problem found, or a construct it does not read).",
+		[]string{"path"}, nil)})
+}
+
+func (c *decodeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *decodeCollector) Collect(ch chan<- prometheus.Metric) {
+	fast, lib := c.stats()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(fast), "one_pass")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(lib), "library")
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -146,6 +145,3 @@ func MustShared(t testing.TB, what string) string {
 	}
 	return d
 }
-
-// Fatalf-free formatting helper for fixtures.
-func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

@@ -2,7 +2,7 @@
 // verdict behind POST /fhir/$validate and `mrhub check`.
 //
 // A Checker runs exactly the step ingest runs on a message of mrhub.reports.v1
-// (reports.Evaluate: the size limit, the FHIR decoder, the indexing profile with publishing
+// (profile.Evaluate: the size limit, the FHIR decoder, the indexing profile with publishing
 // rights, catalogue mapping, identity and times), reads the stored versions of the reports it
 // names (read-only), and writes nothing. The Verdict holds
 //   - an error issue when the message would be dead-lettered, with the dead-letter code and the

@@ -10,10 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/mrhub/mrhub/consumers/reports"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/profile"
 )
 
 // Severities of an issue (FHIR IssueSeverity).
@@ -49,10 +49,10 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Checker gives verdicts. Profile and MaxBytes must be the consumer's (hub.Profiler().Func()
-// and MRHUB_MAX_MESSAGE_BYTES), so the verdict is ingest's.
+// Checker gives verdicts. Profile and MaxBytes must be the consumer's (a profile.Profiler's
+// Func and MRHUB_MAX_MESSAGE_BYTES), so the verdict is ingest's.
 type Checker struct {
-	Profile  reports.ProfileFunc
+	Profile  func(kafka.Message) ([]*index.Entry, *profile.Rejection)
 	MaxBytes int
 	Catalog  *catalog.Catalog
 	DB       Querier          // stored versions; nil: every report counts as new
@@ -116,7 +116,7 @@ type Report struct {
 
 // Verdict is the answer for one message.
 type Verdict struct {
-	Refused *reports.Rejection `json:"refused,omitempty"` // nil: the message would be indexed
+	Refused *profile.Rejection `json:"refused,omitempty"` // nil: the message would be indexed
 	Reports []Report           `json:"reports"`
 	Issues  []Issue            `json:"issues"`
 }
@@ -148,7 +148,7 @@ func (c *Checker) Check(ctx context.Context, value []byte, source string) (*Verd
 	if source != "" {
 		m.Headers = []kafka.Header{{Key: "mrhub-source", Value: []byte(source)}}
 	}
-	es, rej, _ := reports.Evaluate(c.Profile, c.MaxBytes, m)
+	es, rej, _ := profile.Evaluate(c.Profile, c.MaxBytes, m)
 	v := &Verdict{Reports: []Report{}, Issues: []Issue{}}
 	if rej != nil {
 		v.Refused = rej

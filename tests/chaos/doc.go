@@ -1,4 +1,4 @@
-// Package chaos holds the scale-out and fault tests of issue 7. They build cmd/mrhub and run
+// Package chaos holds the scale-out and fault tests. They build cmd/mrhub and run
 // real processes on 127.0.0.1 — an embedded broker (`mrhub broker`) and several `mrhub serve`
 // hubs in one consumer group over one throw-away PostgreSQL database — then SIGKILL, restart and
 // overload them, and check the end state against a clean in-process pass of the same messages

@@ -354,7 +354,7 @@ func indexTopicCheck(t *testing.T, ctx context.Context, pool *pgxpool.Pool, even
 }
 
 // duplicateRows counts index rows that exist twice: reports with one natural key, versions with
-// one content (both are unique constraints; counted anyway, as the issue asks for the number).
+// one content (both are unique constraints; counted anyway: the account reports the number).
 func duplicateRows(t *testing.T, ctx context.Context, pool *pgxpool.Pool) int {
 	t.Helper()
 	var n int

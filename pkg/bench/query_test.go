@@ -1,4 +1,4 @@
-package httpapi_test
+package bench_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mrhub/mrhub/pkg/httpapi"
+	"github.com/mrhub/mrhub/pkg/bench"
 	"github.com/mrhub/mrhub/pkg/testenv"
 )
 
@@ -20,14 +20,14 @@ import (
 // default size instead (the figures in the final line).
 func TestBenchQuerySmoke(t *testing.T) {
 	testenv.DB(t) // skips without PostgreSQL
-	o := httpapi.DefaultBenchOptions()
+	o := bench.DefaultQueryOptions()
 	o.DatabaseURL = testenv.ServerURL()
 	if os.Getenv("MRHUB_BENCH_QUERY") != "1" {
 		o.Reports, o.Patients, o.Clients, o.Duration = 3000, 400, 8, 2*time.Second
 		o.Warmup, o.Floor = 500*time.Millisecond, time.Second
 	}
 	var out bytes.Buffer
-	if err := httpapi.BenchQuery(context.Background(), o, &out); err != nil {
+	if err := bench.Query(context.Background(), o, &out); err != nil {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out.String())
@@ -63,10 +63,10 @@ func TestBenchQuerySmoke(t *testing.T) {
 
 // An unknown -view is refused before anything is created.
 func TestBenchQueryRefusesBadView(t *testing.T) {
-	o := httpapi.DefaultBenchOptions()
+	o := bench.DefaultQueryOptions()
 	o.DatabaseURL = "postgres://nobody@127.0.0.1:1/none"
 	o.View = "compact"
-	if err := httpapi.BenchQuery(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-view must be") {
+	if err := bench.Query(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-view must be") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -74,10 +74,10 @@ func TestBenchQueryRefusesBadView(t *testing.T) {
 // An out-of-range mix is refused with the flag's name and range before anything is created.
 func TestBenchQueryRefusesBadSearchPct(t *testing.T) {
 	for _, pct := range []int{-1, 101} {
-		o := httpapi.DefaultBenchOptions()
+		o := bench.DefaultQueryOptions()
 		o.DatabaseURL = "postgres://nobody@127.0.0.1:1/none" // unreachable: the check must come first
 		o.SearchPct = pct
-		err := httpapi.BenchQuery(context.Background(), o, &bytes.Buffer{})
+		err := bench.Query(context.Background(), o, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "-search-pct must be between 0 and 100") {
 			t.Fatalf("search-pct %d: err = %v", pct, err)
 		}

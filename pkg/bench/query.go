@@ -1,4 +1,4 @@
-package httpapi
+package bench
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -29,20 +30,21 @@ import (
 	"github.com/mrhub/mrhub/pkg/auth"
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/db"
+	"github.com/mrhub/mrhub/pkg/httpapi"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/seeds"
 )
 
-// BenchOptions sizes `mrhub bench query`.
-type BenchOptions struct {
+// QueryOptions sizes `mrhub bench query`.
+type QueryOptions struct {
 	DatabaseURL  string        // server to create the bench database on (a fresh, uniquely named database)
 	Keep         bool          // keep the bench database afterwards
-	Reports      int           // reports to load (the issue's full size: 1,000,000)
+	Reports      int           // reports to load (the documented full size: 1,000,000)
 	Patients     int           // patients (full size: 200,000)
 	ObsPerReport int           // observations per lab report (default 8)
 	Clients      int           // concurrent clients (default 64)
-	Duration     time.Duration // measuring time (default 20 s; the issue's full run: 60 s)
+	Duration     time.Duration // measuring time (default 20 s; the documented full run: 60 s)
 	MaxInFlight  int           // server concurrency limit (default 64)
 	DBMaxConns   int           // pool size (default 4: on a 2-core database server more connections cost PostgreSQL more CPU per read)
 	SearchPct    int           // share of requests that are FHIR searches, in percent (default 50; the rest are recognizable)
@@ -55,26 +57,27 @@ type BenchOptions struct {
 	MemProfile   string        // write an allocation profile (after the measuring phase) here
 }
 
-// DefaultBenchOptions runs in a couple of minutes on a small machine.
-func DefaultBenchOptions() BenchOptions {
-	return BenchOptions{DatabaseURL: db.DefaultURL, Reports: 100_000, Patients: 20_000, ObsPerReport: 8, Clients: 64,
+// DefaultQueryOptions runs in a couple of minutes on a small machine.
+func DefaultQueryOptions() QueryOptions {
+	return QueryOptions{DatabaseURL: db.DefaultURL, Reports: 100_000, Patients: 20_000, ObsPerReport: 8, Clients: 64,
 		Duration: 20 * time.Second, MaxInFlight: 64, DBMaxConns: 4, SearchPct: 50, Warmup: 15 * time.Second, Floor: 15 * time.Second}
 }
 
-// BenchCommand parses `mrhub bench query` flags and runs BenchQuery.
-func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
-	o := DefaultBenchOptions()
+// QueryCommand parses `mrhub bench query` flags and runs Query.
+func QueryCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	o := DefaultQueryOptions()
 	if v := os.Getenv("DATABASE_URL"); v != "" {
 		o.DatabaseURL = v
 	}
-	fs := newFlagSet("bench query", stdout)
+	fs := flag.NewFlagSet("mrhub bench query", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	fs.StringVar(&o.DatabaseURL, "db", o.DatabaseURL, "PostgreSQL server URL (a fresh bench database is created beside the named one)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database")
-	fs.IntVar(&o.Reports, "reports", o.Reports, "reports to load (issue size: 1000000)")
-	fs.IntVar(&o.Patients, "patients", o.Patients, "patients (issue size: 200000)")
+	fs.IntVar(&o.Reports, "reports", o.Reports, "reports to load (the documented full size: 1000000)")
+	fs.IntVar(&o.Patients, "patients", o.Patients, "patients (the documented full size: 200000)")
 	fs.IntVar(&o.ObsPerReport, "obs", o.ObsPerReport, "observations per lab report")
 	fs.IntVar(&o.Clients, "clients", o.Clients, "concurrent clients")
-	fs.DurationVar(&o.Duration, "duration", o.Duration, "measuring time (issue: 60s)")
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measuring time (the documented full run: 60s)")
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", o.MaxInFlight, "server concurrency limit")
 	fs.IntVar(&o.DBMaxConns, "db-conns", o.DBMaxConns, "database pool size (about twice the database server's cores)")
 	fs.IntVar(&o.SearchPct, "search-pct", o.SearchPct, "percent of requests that are FHIR searches (0: recognizable only)")
@@ -88,15 +91,18 @@ func BenchCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return BenchQuery(ctx, o, stdout)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; -h lists them)", fs.Args())
+	}
+	return Query(ctx, o, stdout)
 }
 
-// BenchQuery loads a synthetic index with COPY, then runs concurrent clients against
+// Query loads a synthetic index with COPY, then runs concurrent clients against
 // recognizable and FHIR search for random patients, and prints figures; the last line is
 // `query qps=<n> p50_ms=<x> p99_ms=<y> errors=<e> rss_mb=<m>`. Server and clients run in this
 // process (the RSS is the process's).
-func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
-	d := DefaultBenchOptions()
+func Query(ctx context.Context, o QueryOptions, stdout io.Writer) error {
+	d := DefaultQueryOptions()
 	if o.Reports <= 0 {
 		o.Reports = d.Reports
 	}
@@ -118,8 +124,8 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 	if o.DBMaxConns <= 0 {
 		o.DBMaxConns = d.DBMaxConns
 	}
-	if o.View != "" && o.View != ViewSummary && o.View != ViewFull {
-		return fmt.Errorf("-view must be %s or %s, got %q", ViewSummary, ViewFull, o.View)
+	if o.View != "" && o.View != httpapi.ViewSummary && o.View != httpapi.ViewFull {
+		return fmt.Errorf("-view must be %s or %s, got %q", httpapi.ViewSummary, httpapi.ViewFull, o.View)
 	}
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = d.DatabaseURL
@@ -202,7 +208,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 		}
 		defer reads.Close()
 	}
-	api, err := New(Options{Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
+	api, err := httpapi.New(httpapi.Options{Pool: pool, Reads: reads, Catalog: cat, Hasher: hasher, MaxInFlight: o.MaxInFlight})
 	if err != nil {
 		return err
 	}
@@ -416,7 +422,7 @@ func BenchQuery(ctx context.Context, o BenchOptions, stdout io.Writer) error {
 
 // benchReplica routes the API's reads to the bench database on the replica o.ReplicaURL (pool
 // of o.DBMaxConns) once the replica has replayed the load, and prints where reads went at the end.
-func benchReplica(ctx context.Context, pool *pgxpool.Pool, o BenchOptions, dbPath string, stdout io.Writer) (*db.Router, error) {
+func benchReplica(ctx context.Context, pool *pgxpool.Pool, o QueryOptions, dbPath string, stdout io.Writer) (*db.Router, error) {
 	ru, err := url.Parse(o.ReplicaURL)
 	if err != nil {
 		return nil, fmt.Errorf("-replica: %w", err)
@@ -453,7 +459,7 @@ func benchReplica(ctx context.Context, pool *pgxpool.Pool, o BenchOptions, dbPat
 // server's rows exactly as Recognize does, for d. No HTTP, JSON, judging, reminders or search
 // traffic: the rate it prints bounds what the HTTP phase's recognizable can reach on this
 // database server with this pool.
-func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []string, d time.Duration, stdout io.Writer) (float64, error) {
+func benchFloor(ctx context.Context, api *httpapi.Server, pool *pgxpool.Pool, nids []string, d time.Duration, stdout io.Writer) (float64, error) {
 	workers := int(pool.Config().MaxConns)
 	pgPIDs := benchBackends(ctx, pool)
 	pg0, go0 := procCPU(pgPIDs), selfCPU()
@@ -468,11 +474,7 @@ func benchFloor(ctx context.Context, api *Server, pool *pgxpool.Pool, nids []str
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 11))
 			for t0 := time.Now(); ctx.Err() == nil && t0.Before(end); t0 = time.Now() {
-				pids, err := api.patientsByIdentifier(ctx, profile.ResidentIDSystems[0]+"|"+nids[rng.IntN(len(nids))])
-				if err == nil && len(pids) > 0 {
-					_, _, _, err = api.loadPatient(ctx, pids)
-				}
-				if err != nil {
+				if _, err := api.ReadPatient(ctx, profile.ResidentIDSystems[0]+"|"+nids[rng.IntN(len(nids))]); err != nil {
 					errs[w] = err
 					return
 				}
@@ -508,6 +510,7 @@ func printStats(w io.Writer, name string, ds []time.Duration, errs int64, dur ti
 		float64(len(ds))/dur.Seconds(), ms(pct(ds, 50)), ms(pct(ds, 95)), ms(pct(ds, 99)), ms(pct(ds, 100)), errs)
 }
 
+// pct is the p-th percentile of the sorted durations ds (0 for none).
 func pct(ds []time.Duration, p int) time.Duration {
 	if len(ds) == 0 {
 		return 0
@@ -605,7 +608,7 @@ var benchObsCodes = []string{"6690-2", "789-8", "718-7", "4544-3", "787-2", "785
 
 // benchLoad COPYs patients, identifiers, reports, versions and observations, and returns the
 // patients' resident IDs (plaintext kept in memory only, to query with).
-func benchLoad(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, h *identity.Hasher, o BenchOptions) ([]string, error) {
+func benchLoad(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, h *identity.Hasher, o QueryOptions) ([]string, error) {
 	rg := cat.Region()
 	nids := benchResidentIDs(o.Patients)
 	base := benchBirthBase

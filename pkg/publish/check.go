@@ -1,4 +1,4 @@
-package verdict
+package publish
 
 import (
 	"context"
@@ -8,24 +8,25 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mrhub/mrhub/pkg/publish"
+	"github.com/mrhub/mrhub/pkg/verdict"
 )
 
-// Summary counts the verdicts of a `mrhub check` run.
-type Summary struct {
+// CheckSummary counts the verdicts of a `mrhub check` run.
+type CheckSummary struct {
 	Messages, Accepted, WithWarnings, Refused int
 	ByCode                                    map[string]int // refusals by dead-letter code
 }
 
-// Files gives the verdict on every message `mrhub publish` would send from paths (files and
-// directories, *.json and NDJSON lines) as source, printing one line per message
-// ("NAME: ok new:<id>:<item> …" or "NAME: REFUSED <code> at <path>: <why>") and a summary line.
-func (c *Checker) Files(ctx context.Context, paths []string, source string, out io.Writer) (*Summary, error) {
-	items, err := publish.Collect(paths, publish.Options{Source: source, MaxBytes: math.MaxInt})
+// Check gives c's verdict on every message Send would publish from paths (files and
+// directories, *.json and NDJSON lines, as Collect reads them) as source, printing one line per
+// message ("NAME: ok new:<id>:<item> …" or "NAME: REFUSED <code> at <path>: <why>") and a
+// summary line. The size limit is the checker's (the hub's), not Options.MaxBytes.
+func Check(ctx context.Context, c *verdict.Checker, paths []string, source string, out io.Writer) (*CheckSummary, error) {
+	items, err := Collect(paths, Options{Source: source, MaxBytes: math.MaxInt})
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{ByCode: map[string]int{}}
+	s := &CheckSummary{ByCode: map[string]int{}}
 	for _, it := range items {
 		if it.Value == nil { // unreadable: publish would not send it either
 			s.Messages++
@@ -56,7 +57,7 @@ func (c *Checker) Files(ctx context.Context, paths []string, source string, out 
 }
 
 // Print writes the summary line.
-func (s *Summary) Print(w io.Writer) {
+func (s *CheckSummary) Print(w io.Writer) {
 	var codes []string
 	for c := range s.ByCode {
 		codes = append(codes, c)

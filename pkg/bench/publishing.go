@@ -1,4 +1,4 @@
-package stats
+package bench
 
 import (
 	"context"
@@ -12,15 +12,16 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/index"
+	"github.com/mrhub/mrhub/pkg/stats"
 )
 
-// PublishingBench loads the publishing rollups that n messages over two years (2025–2026, every
+// publishingStats loads the publishing rollups that n messages over two years (2025–2026, every
 // institution, 6 partitions) leave, as the reports transaction writes them: 3% refused under
 // five codes, 5% of reports in one of 200 unmapped local codes per institution, 8% amended, 1%
 // withdrawn, delays from minutes to weeks. Then it times the query of GET
 // /api/v1/stats/publishing over a mix of dimensions and ranges (rounds times), and prints
 // `publishing reports=<n> p50_ms=<x> p99_ms=<y>`.
-func PublishingBench(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, n, rounds int, out io.Writer) error {
+func publishingStats(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, n, rounds int, out io.Writer) error {
 	type cell struct {
 		day  time.Time
 		inst string
@@ -167,28 +168,28 @@ func PublishingBench(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catal
 		all = append(all, in.Code)
 	}
 	mix := []struct{ from, to, by string }{
-		{"2026-01-01", "2026-12-31", PubByInstitution},
-		{"2025-01-01", "2026-12-31", PubByCommunity},
-		{"2026-03-01", "2026-03-31", PubByDay},
-		{"2026-01-01", "2026-06-30", PubByCode},
+		{"2026-01-01", "2026-12-31", stats.PubByInstitution},
+		{"2025-01-01", "2026-12-31", stats.PubByCommunity},
+		{"2026-03-01", "2026-03-31", stats.PubByDay},
+		{"2026-01-01", "2026-06-30", stats.PubByCode},
 		{"2025-01-01", "2026-12-31", ""},
-		{"2026-11-01", "2026-11-30", PubByInstitution},
+		{"2026-11-01", "2026-11-30", stats.PubByInstitution},
 	}
 	var lat []time.Duration
 	per := make([][]time.Duration, len(mix))
 	for r := 0; r < rounds; r++ {
 		for i, m := range mix {
-			q, err := ParsePublishingQuery(m.from, m.to, m.by)
+			q, err := stats.ParsePublishingQuery(m.from, m.to, m.by)
 			if err != nil {
 				return err
 			}
 			q.Institutions = all // as for a bureau token
 			t0 := time.Now()
-			rep, err := Publishing(ctx, pool, cat, q)
+			rep, err := stats.Publishing(ctx, pool, cat, q)
 			if err != nil {
 				return fmt.Errorf("publishing query by=%s: %w", m.by, err)
 			}
-			_ = PublishingCSV(rep)
+			_ = stats.PublishingCSV(rep)
 			d := time.Since(t0)
 			lat = append(lat, d)
 			per[i] = append(per[i], d)

@@ -1,4 +1,4 @@
--- 0009: publishing figures (GET /api/v1/stats/publishing), kept as rollups by the reports
+-- 0010: publishing figures (GET /api/v1/stats/publishing), kept as rollups by the reports
 -- transaction (index.Store.Apply) for every message of mrhub.reports.v1 it applies, indexed or
 -- dead-lettered. Forward-only. Never edit a migration that has landed; add a new numbered file.
 --

@@ -1,4 +1,4 @@
-package stats
+package bench
 
 import (
 	"context"
@@ -9,8 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,13 +18,15 @@ import (
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
+	"github.com/mrhub/mrhub/pkg/stats"
 	"github.com/mrhub/mrhub/seeds"
 )
 
-// BenchCommand runs `mrhub bench stats`: bulk-load N decisions (COPY, then stats_rebuild()) into
-// a throw-away database, then time the statistics query over a mix of dimensions and ranges. The
-// last line is `stats decisions=<n> p50_ms=<x> p99_ms=<y>`.
-func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
+// StatsCommand runs `mrhub bench stats`: bulk-load N decisions (COPY, then stats_rebuild()) into
+// a throw-away database, then time the statistics query over a mix of dimensions and ranges
+// (`stats decisions=<n> p50_ms=<x> p99_ms=<y>`); then the same for the publishing statistics
+// (publishingStats), whose line `publishing reports=<n> p50_ms=<x> p99_ms=<y>` is the last.
+func StatsCommand(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mrhub bench stats", flag.ContinueOnError)
 	n := fs.Int("n", 10_000_000, "decisions to load")
 	rounds := fs.Int("rounds", 20, "rounds of the query mix")
@@ -34,6 +35,9 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 	reports := fs.Int("reports", 1_000_000, "messages whose publishing rollups to load for the publishing-statistics query")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags only; -h lists them)", fs.Args())
 	}
 	u, err := url.Parse(*dbURL)
 	if err != nil {
@@ -132,17 +136,17 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 			if m.by != "" {
 				by = []string{m.by}
 			}
-			q, err := ParseQuery(m.from, m.to, by)
+			q, err := stats.ParseQuery(m.from, m.to, by)
 			if err != nil {
 				return err
 			}
 			q.Institutions = all // as for a bureau token
 			t0 := time.Now()
-			rep, err := Run(ctx, pool, cat, q)
+			rep, err := stats.Run(ctx, pool, cat, q)
 			if err != nil {
 				return fmt.Errorf("query by=%s: %w", m.by, err)
 			}
-			_ = CSV(rep, cat)
+			_ = stats.CSV(rep, cat)
 			d := time.Since(t0)
 			lat = append(lat, d)
 			per[i] = append(per[i], d)
@@ -151,30 +155,13 @@ func BenchCommand(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 	}
+	slices.Sort(lat) // pct takes sorted latencies
 	for i, m := range mix {
+		slices.Sort(per[i])
 		fmt.Fprintf(out, "  by=%-24s %s..%s p50_ms=%.2f max_ms=%.2f\n", strings.TrimSpace(m.by+" "), m.from, m.to, ms(pct(per[i], 50)), ms(pct(per[i], 100)))
 	}
 	fmt.Fprintf(out, "stats decisions=%d p50_ms=%.2f p99_ms=%.2f\n", *n, ms(pct(lat, 50)), ms(pct(lat, 99)))
-	return PublishingBench(ctx, pool, cat, *reports, *rounds, out)
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func pct(ds []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return 0
-	}
-	i := (len(s)*p + 99) / 100
-	return s[max(0, min(len(s)-1, i-1))]
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+	return publishingStats(ctx, pool, cat, *reports, *rounds, out)
 }
 
 // decisionRows generates synthetic decisions for COPY: two years, every institution, six
