@@ -328,9 +328,9 @@ func TestValidateVerdictIsIngestsAndFiguresRecount(t *testing.T) {
 
 	// The publishing figures against a recount from the topics.
 	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
-	figures := func() *stats.PublishingReport {
+	figuresBy := func(by string) *stats.PublishingReport {
 		t.Helper()
-		status, out := call("GET", "/api/v1/stats/publishing?from="+day+"&to="+day+"&by=institution", token["admin"+srcA], nil)
+		status, out := call("GET", "/api/v1/stats/publishing?from="+day+"&to="+day+"&by="+by, token["admin"+srcA], nil)
 		if status != http.StatusOK {
 			t.Fatalf("publishing figures: %d %s", status, out)
 		}
@@ -343,7 +343,7 @@ func TestValidateVerdictIsIngestsAndFiguresRecount(t *testing.T) {
 	recount := recountTopics(t, b.Addrs(), len(msgs), len(dlq))
 	check := func(when string) {
 		t.Helper()
-		rep := figures()
+		rep := figuresBy("institution")
 		got := map[string]string{}
 		for _, g := range rep.Groups {
 			f := g.Figures
@@ -358,6 +358,23 @@ func TestValidateVerdictIsIngestsAndFiguresRecount(t *testing.T) {
 		}
 		if tot.Unmapped == 0 || len(tot.TopUnmapped) == 0 || tot.DelayReports == 0 || tot.Within24hShare == nil || tot.DelayP50Hours == nil {
 			t.Errorf("%s: unmapped, delay figures missing: %+v", when, tot)
+		}
+		// The other groupings add up to the same totals.
+		byCode := map[string]int64{}
+		for _, g := range figuresBy("code").Groups {
+			byCode[*g.Key.Code] = g.Figures.DeadLettered
+		}
+		if fmt.Sprint(byCode) != fmt.Sprint(tot.DeadLetteredByCode) || len(byCode) == 0 {
+			t.Errorf("%s: by=code %v, totals by code %v", when, byCode, tot.DeadLetteredByCode)
+		}
+		for _, by := range []string{"community", "day"} {
+			var rec, dead int64
+			for _, g := range figuresBy(by).Groups {
+				rec, dead = rec+g.Figures.Received, dead+g.Figures.DeadLettered
+			}
+			if rec != tot.Received || dead != tot.DeadLettered {
+				t.Errorf("%s: by=%s adds up to received=%d dead=%d, totals %d, %d", when, by, rec, dead, tot.Received, tot.DeadLettered)
+			}
 		}
 	}
 	check("after ingest")
