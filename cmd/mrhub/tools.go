@@ -15,6 +15,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/bench"
 	"github.com/mrhub/mrhub/pkg/bus"
 	"github.com/mrhub/mrhub/pkg/config"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/pkg/publish"
 )
@@ -61,7 +62,7 @@ func runPublish(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("--source and at least one FILE or DIR are required")
 	}
-	opts := publish.Options{Source: *source, MaxBytes: *maxBytes, Progress: os.Stderr}
+	opts := publish.Options{Source: *source, MaxBytes: *maxBytes, Progress: os.Stderr, Decoder: fhir.NewDecoder(cfg.Location())}
 	items, err := publish.Collect(fs.Args(), opts)
 	if err != nil {
 		return err

@@ -206,7 +206,7 @@ func IssueType(status int) string {
 		return "too-long"
 	case http.StatusBadRequest:
 		return "invalid"
-	case http.StatusMethodNotAllowed:
+	case http.StatusMethodNotAllowed, http.StatusNotAcceptable:
 		return "not-supported"
 	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return "timeout"

@@ -401,6 +401,9 @@ func Query(ctx context.Context, o QueryOptions, stdout io.Writer) error {
 	}
 	slices.Sort(all)
 	rss := rssMB()
+	if err := benchSubsets(ctx, client, srv.URL, tok, nids, max(time.Second, min(o.Duration/2, 10*time.Second)), stdout); err != nil {
+		return err
+	}
 	if o.Floor > 0 {
 		floor, err := benchFloor(ctx, api, pool, nids, o.Floor, stdout)
 		if err != nil {
@@ -767,4 +770,47 @@ func benchLoad(ctx context.Context, pool *pgxpool.Pool, cat *catalog.Catalog, h 
 		fmt.Fprintf(os.Stderr, "bench: CHECKPOINT after the load failed (%v); measuring anyway\n", err)
 	}
 	return nids, nil
+}
+
+// benchSubsets times the FHIR search of the run in full and with _elements=code,status and
+// _summary=true, for the same patients, one request at a time with the three kinds interleaved,
+// for d, and prints the three medians and mean sizes: a subset must cost no more than the full
+// search.
+func benchSubsets(ctx context.Context, client *http.Client, base, tok string, nids []string, d time.Duration, stdout io.Writer) error {
+	kinds := []string{"", "&_elements=code,status", "&_summary=true"}
+	names := []string{"full", "elements", "summary"}
+	lat := make([][]time.Duration, len(kinds))
+	size := make([]int64, len(kinds))
+	rng := rand.New(rand.NewPCG(11, 13))
+	for end := time.Now().Add(d); ctx.Err() == nil && time.Now().Before(end); {
+		pv := url.QueryEscape(profile.ResidentIDSystems[0] + "|" + nids[rng.IntN(len(nids))])
+		off := rng.IntN(len(kinds))
+		for i := range kinds {
+			k := (i + off) % len(kinds)
+			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/fhir/DiagnosticReport?patient.identifier="+pv+"&_count=20"+kinds[k], nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			t0 := time.Now()
+			res, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("subset search: %w", err)
+			}
+			n, _ := io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				return fmt.Errorf("subset search %s: status %d", names[k], res.StatusCode)
+			}
+			lat[k] = append(lat[k], time.Since(t0))
+			size[k] += n
+		}
+	}
+	fmt.Fprintf(stdout, "fhir_search_subsets")
+	for k, name := range names {
+		slices.Sort(lat[k])
+		fmt.Fprintf(stdout, " %s_p50_ms=%.2f", name, ms(pct(lat[k], 50)))
+	}
+	for k, name := range names {
+		fmt.Fprintf(stdout, " %s_kb=%.1f", name, float64(size[k])/1024/float64(max(1, len(lat[k]))))
+	}
+	fmt.Fprintf(stdout, " requests_each=%d (same patients, one at a time, interleaved)\n", len(lat[0]))
+	return nil
 }

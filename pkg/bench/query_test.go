@@ -40,6 +40,10 @@ func TestBenchQuerySmoke(t *testing.T) {
 	if m[1] == "0" || m[2] != "0" {
 		t.Fatalf("qps=%s errors=%s", m[1], m[2])
 	}
+	// The same search in full, with _elements and with _summary=true, timed side by side.
+	if !regexp.MustCompile(`(?m)^fhir_search_subsets full_p50_ms=[\d.]+ elements_p50_ms=[\d.]+ summary_p50_ms=[\d.]+ full_kb=[\d.]+ elements_kb=[\d.]+ summary_kb=[\d.]+ requests_each=[1-9]`).MatchString(out.String()) {
+		t.Errorf("no fhir_search_subsets line with requests")
+	}
 	// The database floor ran, read something, and printed before the last line.
 	floor := regexp.MustCompile(`(?m)^database_floor reads_per_s=(\d+) p50_ms=[\d.]+ p99_ms=[\d.]+ workers=4 `).FindStringSubmatch(lines[len(lines)-3])
 	if floor == nil || floor[1] == "0" {

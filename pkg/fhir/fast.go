@@ -358,7 +358,11 @@ func (d *fastDecoder) primitive(m protoreflect.Message, mi *msgInfo, validate bo
 		if !ok {
 			return false
 		}
-		m.Set(mi.value, protoreflect.ValueOfString(string(num)))
+		if x, ok := m.Interface().(*dtpb.Decimal); ok {
+			x.Value = string(num)
+		} else {
+			m.Set(mi.value, protoreflect.ValueOfString(string(num)))
+		}
 		return true
 	}
 	if c != '"' {
@@ -424,9 +428,34 @@ func (d *fastDecoder) primitive(m protoreflect.Message, mi *msgInfo, validate bo
 		return false
 	}
 	if s != "" {
-		m.Set(mi.value, protoreflect.ValueOfString(s))
+		setString(m, mi, s)
 	}
 	return true
+}
+
+// setString sets a string primitive's value: directly on the common R4 types, through
+// reflection on the others.
+func setString(m protoreflect.Message, mi *msgInfo, s string) {
+	switch x := m.Interface().(type) {
+	case *dtpb.String:
+		x.Value = s
+	case *dtpb.Code:
+		x.Value = s
+	case *dtpb.Uri:
+		x.Value = s
+	case *dtpb.Id:
+		x.Value = s
+	case *dtpb.Markdown:
+		x.Value = s
+	case *dtpb.Canonical:
+		x.Value = s
+	case *dtpb.Url:
+		x.Value = s
+	case *dtpb.Xhtml:
+		x.Value = s
+	default:
+		m.Set(mi.value, protoreflect.ValueOfString(s))
+	}
 }
 
 // base64Value decodes base64Binary as the library does: data broken into
@@ -641,6 +670,17 @@ func (d *fastDecoder) dateTime(m protoreflect.Message, mi *msgInfo, s string) bo
 		return false
 	}
 	us := t.Unix()*1e6 + int64(t.Nanosecond()/1000)
+	switch x := m.Interface().(type) {
+	case *dtpb.DateTime:
+		x.ValueUs, x.Timezone, x.Precision = us, tz, dtpb.DateTime_Precision(pn)
+		return true
+	case *dtpb.Instant:
+		x.ValueUs, x.Timezone, x.Precision = us, tz, dtpb.Instant_Precision(pn)
+		return true
+	case *dtpb.Date:
+		x.ValueUs, x.Timezone, x.Precision = us, tz, dtpb.Date_Precision(pn)
+		return true
+	}
 	if us != 0 {
 		m.Set(mi.value, protoreflect.ValueOfInt64(us))
 	}

@@ -287,7 +287,7 @@ func TestFHIRSearchAndRead(t *testing.T) {
 
 	// Errors: 400/404 OperationOutcomes.
 	for _, q := range []string{dr + "&foo=bar", dr + "&date=xx2026", dr + "&date=2026-13", dr + "&status=done", dr + "&_count=abc",
-		dr + "&_include=DiagnosticReport:subject", "/fhir/DiagnosticReport?patient.identifier=http://x|1", "/fhir/Patient", dr + "&_sort=status",
+		dr + "&_include=DiagnosticReport:performer", "/fhir/DiagnosticReport?patient.identifier=http://x|1", "/fhir/Patient", dr + "&_sort=status",
 		"/fhir/DiagnosticReport?performer=NOPE", "/fhir/DiagnosticReport?_page=zzz"} {
 		r := e.get(q, e.clin)
 		if r.status != 400 || str(path(r.json(t), "resourceType")) != "OperationOutcome" || str(path(r.json(t), "issue.0.code")) != "invalid" {
@@ -381,6 +381,10 @@ func TestServedFHIRValidatesAgainstSchema(t *testing.T) {
 		"/fhir/ImagingStudy?patient=" + s.p1, "/fhir/ImagingStudy/nope",
 		"/fhir/Patient?identifier=" + pid1(), "/fhir/Patient/" + s.p1, "/fhir/Patient/" + s.p2,
 		"/fhir/DiagnosticReport?foo=1", "/fhir/Nope",
+		"/fhir/DiagnosticReport?patient=" + s.p1 + "&_summary=true&_include=DiagnosticReport:patient&_total=accurate&_count=2",
+		"/fhir/DiagnosticReport?patient=" + s.p1 + "&_elements=status,code&_pretty=true", "/fhir/DiagnosticReport?patient=" + s.p1 + "&_summary=text",
+		"/fhir/Observation?patient=" + s.p1 + "&category=laboratory&_revinclude=DiagnosticReport:result&_sort=_lastUpdated&_count=2",
+		"/fhir/Patient/" + s.p1 + "/$everything?_count=2", "/fhir/Patient/" + s.p1 + "?_summary=true", "/fhir/DiagnosticReport?_format=xml",
 	}
 	for _, rt := range routes {
 		for _, tok := range []string{e.clin, ""} {

@@ -1,6 +1,6 @@
 // Package httpapi is the clinician query side of the hub: FHIR R4 REST under /fhir (metadata,
 // read and search of DiagnosticReport, Observation, ImagingStudy and Patient; history and vread
-// of DiagnosticReport), "recognisable now"
+// of DiagnosticReport; Patient/{id}/$everything), "recognisable now"
 // with cross-hospital interpretation under /api/v1/recognizable, report retrieval under
 // /api/v1/reports/{id}, the audit they write (reminders, retrievals), and the protections in
 // front of them (bearer tokens from package auth, request size limit, per-request timeout,
@@ -21,6 +21,11 @@
 //     corrected, appended); an explicit status filter can return preliminary or withdrawn ones.
 //     Paging is keyset paging on (date, id) plus a snapshot of the first page's time: pages do
 //     not shift, repeat or pick up new rows while reports keep arriving.
+//   - The CapabilityStatement lists exactly the parameters, sort keys, includes and operation that
+//     work. The R4 general parameters (_format, _pretty, _summary, _elements) apply to every read
+//     and search; anything unlisted is refused with 400 unless the request prefers
+//     handling=lenient, when it is ignored and left out of the self link (general.go). Element
+//     names, mandatory elements and summary elements come from pkg/fhir (ResourceElements).
 //   - A report's history (GET /fhir/DiagnosticReport/{id}/_history) is a history Bundle of every
 //     version received, newest first; vread (…/_history/{vid}) serves one. The current version
 //     is served as the read serves it; an older one as it was received (scrubbed), its result

@@ -19,7 +19,7 @@ import (
 func scanRow(rows pgx.Rows) (*row, time.Time, error) {
 	r := &row{}
 	var snap time.Time
-	err := rows.Scan(&r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Version, &r.Updated, &r.Resource, &r.Current, &r.Status, &snap)
+	err := rows.Scan(&r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Version, &r.Updated, &r.Resource, &r.Current, &r.Status, &r.Category, &snap)
 	return r, snap, err
 }
 
@@ -27,7 +27,7 @@ func scanRow(rows pgx.Rows) (*row, time.Time, error) {
 func scanRowChildren(rows pgx.Rows) (*row, time.Time, error) {
 	r := &row{}
 	var snap time.Time
-	err := rows.Scan(&r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Version, &r.Updated, &r.Resource, &r.Current, &r.Status, &snap, &r.ObsIDs, &r.ImgIDs)
+	err := rows.Scan(&r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Version, &r.Updated, &r.Resource, &r.Current, &r.Status, &r.Category, &snap, &r.ObsIDs, &r.ImgIDs)
 	if r.ObsIDs == nil {
 		r.ObsIDs = []string{}
 	}
@@ -51,7 +51,7 @@ func (s *Server) run(ctx context.Context, sr *searchRequest) ([]*row, bool, time
 		if !desc {
 			op = ">"
 		}
-		q.add("(" + t.sortExpr + ", " + t.idExpr + ") " + op + " (" + q.arg(sr.page.T) + ", " + q.arg(sr.page.ID) + ")")
+		q.add("(" + sr.sort.expr + ", " + t.idExpr + ") " + op + " (" + q.arg(sr.page.T) + ", " + q.arg(sr.page.ID) + ")")
 		q.add(t.createdExpr + " <= " + q.arg(sr.page.Snap))
 	}
 	dir := " DESC"
@@ -63,12 +63,17 @@ func (s *Server) run(ctx context.Context, sr *searchRequest) ([]*row, bool, time
 		where = " WHERE " + strings.Join(q.where, " AND ")
 	}
 	cols, scan := t.cols+", statement_timestamp()", scanRow
-	if t.childCols != "" && len(sr.includes) == 0 {
-		// the children's ids in the same statement (the references of each report)
-		cols, scan = cols+", "+t.childCols, scanRowChildren
+	noRefs := false
+	if t.childCols != "" && !sr.includes["DiagnosticReport:result"] && !sr.includes["DiagnosticReport:imaging-study"] {
+		if sr.gen.keeps(t.name, "result") || sr.gen.keeps(t.name, "imagingStudy") {
+			// the children's ids in the same statement (the references of each report)
+			cols, scan = cols+", "+t.childCols, scanRowChildren
+		} else {
+			noRefs = true // _summary or _elements leave the references out: no need to look them up
+		}
 	}
 	sql := "SELECT " + cols + " FROM " + t.from + where +
-		" ORDER BY " + t.sortExpr + dir + ", " + t.idExpr + dir + " LIMIT " + strconv.Itoa(sr.count+1)
+		" ORDER BY " + sr.sort.expr + dir + ", " + t.idExpr + dir + " LIMIT " + strconv.Itoa(sr.count+1)
 	rows, err := s.rd(ctx).Query(ctx, sql, q.args...)
 	if err != nil {
 		return nil, false, time.Time{}, fmt.Errorf("searching %s: %w", t.name, err)
@@ -82,6 +87,7 @@ func (s *Server) run(ctx context.Context, sr *searchRequest) ([]*row, bool, time
 			return nil, false, time.Time{}, err
 		}
 		snap = sn
+		r.HasChildIDs = r.HasChildIDs || noRefs
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -145,12 +151,12 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 		}
 		return obs, img, rows.Err()
 	}
-	load := func(table, alias, sortExpr string, with bool, dst map[string][]*row) error {
+	load := func(table, alias, sortExpr, catExpr string, with bool, dst map[string][]*row) error {
 		res := "NULL::json"
 		if with {
 			res = alias + ".resource"
 		}
-		rows, err := s.rd(ctx).Query(ctx, `SELECT `+alias+`.report_id, `+alias+`.id, `+sortExpr+`, `+alias+`.patient_id, r.performer, r.updated_at, `+res+`, r.status
+		rows, err := s.rd(ctx).Query(ctx, `SELECT `+alias+`.report_id, `+alias+`.id, `+sortExpr+`, `+alias+`.patient_id, r.performer, r.updated_at, `+res+`, r.status, `+catExpr+`
 			FROM `+table+` `+alias+` JOIN reports r ON r.id = `+alias+`.report_id WHERE `+alias+`.report_id = ANY($1) ORDER BY `+alias+`.report_id, `+alias+`.ordinal`, ids)
 		if err != nil {
 			return fmt.Errorf("loading %s: %w", table, err)
@@ -159,17 +165,17 @@ func (s *Server) children(ctx context.Context, ids []string, withObs, withImg bo
 		for rows.Next() {
 			var rid string
 			r := &row{Current: true}
-			if err := rows.Scan(&rid, &r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Updated, &r.Resource, &r.Status); err != nil {
+			if err := rows.Scan(&rid, &r.ID, &r.Sort, &r.PatientID, &r.Performer, &r.Updated, &r.Resource, &r.Status, &r.Category); err != nil {
 				return err
 			}
 			dst[rid] = append(dst[rid], r)
 		}
 		return rows.Err()
 	}
-	if err := load("observations", "o", "o.effective", withObs, obs); err != nil {
+	if err := load("observations", "o", "o.effective", reportCategoryExpr, withObs, obs); err != nil {
 		return nil, nil, err
 	}
-	if err := load("imaging_studies", "i", "COALESCE(i.started, r.clock)", withImg, img); err != nil {
+	if err := load("imaging_studies", "i", "COALESCE(i.started, r.clock)", "''", withImg, img); err != nil {
 		return nil, nil, err
 	}
 	return obs, img, nil
@@ -251,74 +257,198 @@ func (s *Server) search(rt string) http.HandlerFunc {
 	t := types[rt]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		g, rest, err := generalParams(r, rt, r.URL.Query(), true)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		var sr *searchRequest
-		var total int
-		var rows []*row
-		var more bool
-		var snap time.Time
-		var main, inc []map[string]any
-		err := s.reading(ctx, func(ctx context.Context) (err error) {
-			if sr, err = s.parseSearch(ctx, t, r.URL.Query()); err != nil {
+		var res *searchResult
+		err = s.reading(ctx, func(ctx context.Context) (err error) {
+			if sr, err = s.parseSearch(ctx, t, rest, g); err != nil {
 				return err
 			}
-			if sr.summary {
-				total, err = s.count(ctx, sr)
-				return err
-			}
-			if rows, more, snap, err = s.run(ctx, sr); err != nil {
-				return err
-			}
-			main, inc, err = s.render(ctx, rt, rows, sr.includes["DiagnosticReport:result"], sr.includes["DiagnosticReport:imaging-study"])
+			res, err = s.execute(ctx, sr)
 			return err
 		})
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		base := baseURL(r)
-		self := base + "/" + rt
-		if len(sr.params) > 0 {
-			self += "?" + sr.params.Encode()
-		}
-		bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "meta": map[string]any{"lastUpdated": s.opt.Now().UTC().Format(time.RFC3339Nano)}}
-		if sr.summary {
-			bundle["total"] = total
-			bundle["link"] = []any{map[string]any{"relation": "self", "url": self}}
-			writeFHIR(w, http.StatusOK, bundle)
-			return
-		}
-		links := []any{map[string]any{"relation": "self", "url": self}}
-		pageURL := func(c cursor) string {
-			v := url.Values{}
-			for k, vs := range sr.params {
-				v[k] = vs
-			}
-			v.Set("_page", c.encode())
-			return base + "/" + rt + "?" + v.Encode()
-		}
-		backward := sr.page != nil && sr.page.Prev
-		if len(rows) > 0 {
-			first, last := rows[0], rows[len(rows)-1]
-			if (more && !backward) || backward {
-				links = append(links, map[string]any{"relation": "next", "url": pageURL(cursor{T: last.Sort, ID: last.ID, Snap: snap})})
-			}
-			if sr.page != nil && (!backward || more) {
-				links = append(links, map[string]any{"relation": "previous", "url": pageURL(cursor{T: first.Sort, ID: first.ID, Prev: true, Snap: snap})})
-			}
-		}
-		bundle["link"] = links
-		var entries []any
-		for _, m := range main {
-			entries = append(entries, map[string]any{"fullUrl": base + "/" + rt + "/" + m["id"].(string), "resource": m, "search": map[string]any{"mode": "match"}})
-		}
-		for _, m := range inc {
-			entries = append(entries, map[string]any{"fullUrl": base + "/" + m["resourceType"].(string) + "/" + m["id"].(string), "resource": m, "search": map[string]any{"mode": "include"}})
-		}
-		if len(entries) > 0 {
-			bundle["entry"] = entries
-		}
-		writeFHIR(w, http.StatusOK, bundle)
+		g.write(w, http.StatusOK, s.searchset(r, "/"+rt, sr, res))
 	}
+}
+
+// searchResult is what a search found: the page of rows and the served resources.
+type searchResult struct {
+	total     *int
+	rows      []*row
+	more      bool
+	snap      time.Time
+	main, inc []map[string]any
+}
+
+// execute runs a parsed search: the count (_summary=count, _total), the page, its resources
+// and those _include and _revinclude add.
+func (s *Server) execute(ctx context.Context, sr *searchRequest) (*searchResult, error) {
+	res := &searchResult{}
+	if sr.summary || sr.total {
+		n, err := s.count(ctx, sr)
+		if err != nil {
+			return nil, err
+		}
+		res.total = &n
+	}
+	if sr.summary {
+		return res, nil
+	}
+	var err error
+	if res.rows, res.more, res.snap, err = s.run(ctx, sr); err != nil {
+		return nil, err
+	}
+	if res.main, res.inc, err = s.render(ctx, sr.t.name, res.rows, sr.includes["DiagnosticReport:result"], sr.includes["DiagnosticReport:imaging-study"]); err != nil {
+		return nil, err
+	}
+	for _, inc := range sr.t.includes {
+		switch {
+		case inc.target == "Patient" && sr.includes[inc.name]:
+			ps, err := s.includePatients(ctx, res.rows)
+			if err != nil {
+				return nil, err
+			}
+			res.inc = appendNew(res.inc, ps...)
+		case inc.rev && sr.includes["rev:"+inc.name]:
+			reps, err := s.includeReports(ctx, res.rows)
+			if err != nil {
+				return nil, err
+			}
+			res.inc = appendNew(res.inc, reps...)
+		}
+	}
+	return res, nil
+}
+
+// appendNew appends the resources of add that list does not hold yet (by type and id).
+func appendNew(list []map[string]any, add ...map[string]any) []map[string]any {
+	seen := map[string]bool{}
+	for _, m := range list {
+		seen[fmt.Sprint(m["resourceType"], "/", m["id"])] = true
+	}
+	for _, m := range add {
+		k := fmt.Sprint(m["resourceType"], "/", m["id"])
+		if !seen[k] {
+			seen[k] = true
+			list = append(list, m)
+		}
+	}
+	return list
+}
+
+// includePatients serves the Patients rows belong to (_include=…:patient, …:subject).
+func (s *Server) includePatients(ctx context.Context, rows []*row) ([]map[string]any, error) {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, r := range rows {
+		if !seen[r.PatientID] {
+			seen[r.PatientID] = true
+			ids = append(ids, r.PatientID)
+		}
+	}
+	ps, err := s.loadPatients(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, id := range ids {
+		if p := ps[id]; p != nil {
+			out = append(out, s.patientResource(p))
+		}
+	}
+	return out, nil
+}
+
+// includeReports serves the DiagnosticReports whose result or imagingStudy references rows
+// (Observations or ImagingStudies: _revinclude=DiagnosticReport:result, …:imaging-study).
+func (s *Server) includeReports(ctx context.Context, rows []*row) ([]map[string]any, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if rep, _, ok := parseResultID(r.ID); ok && !seen[rep] {
+			seen[rep] = true
+			ids = append(ids, rep)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	dr := types["DiagnosticReport"]
+	q, err := s.rd(ctx).Query(ctx, "SELECT "+dr.cols+", statement_timestamp(), "+dr.childCols+" FROM "+dr.from+" WHERE r.id = ANY($1) ORDER BY r.id", ids)
+	if err != nil {
+		return nil, fmt.Errorf("loading the reports of results: %w", err)
+	}
+	var reps []*row
+	for q.Next() {
+		r, _, err := scanRowChildren(q)
+		if err != nil {
+			q.Close()
+			return nil, err
+		}
+		reps = append(reps, r)
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("loading the reports of results: %w", err)
+	}
+	out, _, err := s.render(ctx, "DiagnosticReport", reps, false, false)
+	return out, err
+}
+
+// searchset builds the Bundle of a search (or $everything) at path under the FHIR base: links
+// (self with the applied parameters, next and previous), total, and the entries shaped by the
+// general parameters.
+func (s *Server) searchset(r *http.Request, path string, sr *searchRequest, res *searchResult) map[string]any {
+	base := baseURL(r)
+	self := base + path
+	if len(sr.params) > 0 {
+		self += "?" + sr.params.Encode()
+	}
+	bundle := map[string]any{"resourceType": "Bundle", "type": "searchset", "meta": map[string]any{"lastUpdated": s.opt.Now().UTC().Format(time.RFC3339Nano)}}
+	if res.total != nil {
+		bundle["total"] = *res.total
+	}
+	links := []any{map[string]any{"relation": "self", "url": self}}
+	pageURL := func(c cursor) string {
+		v := url.Values{}
+		for k, vs := range sr.params {
+			v[k] = vs
+		}
+		v.Set("_page", c.encode())
+		return base + path + "?" + v.Encode()
+	}
+	backward := sr.page != nil && sr.page.Prev
+	if rows := res.rows; len(rows) > 0 {
+		first, last := rows[0], rows[len(rows)-1]
+		if (res.more && !backward) || backward {
+			links = append(links, map[string]any{"relation": "next", "url": pageURL(cursor{T: sr.sort.of(last), ID: last.ID, Snap: res.snap})})
+		}
+		if sr.page != nil && (!backward || res.more) {
+			links = append(links, map[string]any{"relation": "previous", "url": pageURL(cursor{T: sr.sort.of(first), ID: first.ID, Prev: true, Snap: res.snap})})
+		}
+	}
+	bundle["link"] = links
+	var entries []any
+	for _, m := range res.main {
+		sr.gen.shape(m, true)
+		entries = append(entries, map[string]any{"fullUrl": base + "/" + m["resourceType"].(string) + "/" + m["id"].(string), "resource": m, "search": map[string]any{"mode": "match"}})
+	}
+	for _, m := range res.inc {
+		sr.gen.shape(m, false)
+		entries = append(entries, map[string]any{"fullUrl": base + "/" + m["resourceType"].(string) + "/" + m["id"].(string), "resource": m, "search": map[string]any{"mode": "include"}})
+	}
+	if len(entries) > 0 {
+		bundle["entry"] = entries
+	}
+	return bundle
 }
 
 // loadOne reads one resource row by id, whatever its status.
@@ -378,14 +508,18 @@ func (s *Server) read(rt string) http.HandlerFunc {
 	t := types[rt]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if err := onlyFormat(r, "read"); err != nil {
+		g, rest, err := generalParams(r, rt, r.URL.Query(), false)
+		if err == nil {
+			err = g.leftovers(rest, "read")
+		}
+		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		id := r.PathValue("id")
 		var rec *row
 		var main []map[string]any
-		err := s.reading(ctx, func(ctx context.Context) (err error) {
+		err = s.reading(ctx, func(ctx context.Context) (err error) {
 			if rec, err = s.loadOne(ctx, t, id); err != nil {
 				return err
 			}
@@ -411,18 +545,19 @@ func (s *Server) read(rt string) http.HandlerFunc {
 				w.Header().Set("ETag", `W/"`+v+`"`)
 			}
 		}
-		writeFHIR(w, http.StatusOK, main[0])
+		g.shape(main[0], true)
+		g.write(w, http.StatusOK, main[0])
 	}
 }
 
-// onlyFormat refuses every query parameter but _format on interaction (read, vread, history).
-func onlyFormat(r *http.Request, interaction string) error {
-	for k := range r.URL.Query() {
-		if k != "_format" {
-			return badf("parameter %q is not supported on %s", k, interaction)
-		}
+// interactionParams reads the general parameters of a read-like interaction (vread, history)
+// on resources of type rt and refuses (strict) or drops (lenient) any other.
+func interactionParams(r *http.Request, rt, interaction string) (*general, error) {
+	g, rest, err := generalParams(r, rt, r.URL.Query(), false)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return g, g.leftovers(rest, interaction)
 }
 
 // recordRetrieval writes the 调阅 audit row for opening report row.
@@ -439,8 +574,31 @@ func (s *Server) recordRetrieval(ctx context.Context, r *http.Request, rep *row,
 	return nil
 }
 
+// Parameters every resource type takes besides its own (rest.searchParam of the
+// CapabilityStatement lists the general ones, each resource the search result ones).
+var (
+	generalParamDocs = [][3]string{
+		{"_format", "token", "json, application/json, application/fhir+json or application/json+fhir; XML and other formats are answered 406"},
+		{"_pretty", "token", "true: indented JSON; false (default): compact"},
+		{"_summary", "token", "true (summary elements and mandatory ones), text (text, id, meta, mandatory elements), data (all but text), false (everything); count on searches: the total only. Subsetted resources are tagged SUBSETTED"},
+		{"_elements", "special", "comma-separated top-level elements to serve (mandatory elements, id and meta always kept; included resources are served whole); tagged SUBSETTED"},
+	}
+)
+
 // metadata serves the CapabilityStatement, built from the same tables the search uses.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	g, rest, err := generalParams(r, "", r.URL.Query(), false)
+	if err == nil && !g.lenient && (g.summary != "" || g.elements != nil) {
+		err = badf("_summary and _elements do not apply to the CapabilityStatement")
+	}
+	if err == nil {
+		err = g.leftovers(rest, "metadata")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g.summary, g.elements = "", nil
 	var resources []any
 	names := make([]string, 0, len(types))
 	for n := range types {
@@ -458,11 +616,10 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		for _, k := range pnames {
 			sps = append(sps, map[string]any{"name": k, "type": t.params[k].typ, "documentation": t.params[k].doc})
 		}
-		sps = append(sps, map[string]any{"name": "_count", "type": "number", "documentation": fmt.Sprintf("page size, default %d, at most %d", defaultCount, maxCount)},
-			map[string]any{"name": "_summary", "type": "token", "documentation": "count only"})
-		if t.sortName != "" {
-			sps = append(sps, map[string]any{"name": "_sort", "type": "special", "documentation": "-" + t.sortName + " (default) or " + t.sortName})
-		}
+		sps = append(sps,
+			map[string]any{"name": "_count", "type": "number", "documentation": fmt.Sprintf("page size, default %d, at most %d", defaultCount, maxCount)},
+			map[string]any{"name": "_sort", "type": "special", "documentation": strings.Join(t.sortNames(), ", ") + "; default " + t.defaultSort()},
+			map[string]any{"name": "_total", "type": "token", "documentation": "accurate or estimate: the Bundle carries total (counted exactly); none (default): it does not"})
 		res := map[string]any{
 			"type":        n,
 			"interaction": []any{map[string]any{"code": "read"}, map[string]any{"code": "search-type"}},
@@ -475,19 +632,34 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"code": "history-instance"}, map[string]any{"code": "search-type"}}
 			res["versioning"], res["readHistory"] = "versioned", true
 		}
-		if len(t.includes) > 0 {
-			inc := make([]any, len(t.includes))
-			for i, x := range t.includes {
-				inc[i] = x
+		var inc, rev []any
+		for _, x := range t.includes {
+			if x.rev {
+				rev = append(rev, x.name)
+			} else {
+				inc = append(inc, x.name)
 			}
+		}
+		if len(inc) > 0 {
 			res["searchInclude"] = inc
 		}
+		if len(rev) > 0 {
+			res["searchRevInclude"] = rev
+		}
+		if n == "Patient" {
+			res["operation"] = []any{map[string]any{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+				"documentation": everythingDoc}}
+		}
 		resources = append(resources, res)
+	}
+	var general []any
+	for _, p := range generalParamDocs {
+		general = append(general, map[string]any{"name": p[0], "type": p[1], "documentation": p[2]})
 	}
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
-		"date":         "2026-11-23",
+		"date":         "2026-12-04",
 		"publisher":    "mrhub",
 		"kind":         "instance",
 		"software":     map[string]any{"name": "mrhub"},
@@ -498,14 +670,27 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"rest": []any{map[string]any{
 			"mode": "server",
 			"documentation": "Read-only. Every interaction except this CapabilityStatement needs Authorization: Bearer <token> of role clinician. " +
-				"Searches return current, finished reports unless status is given; paging links are stable while reports arrive. " +
-				"Patient identifiers are served masked.",
-			"security": map[string]any{"cors": false, "description": "Bearer tokens issued with `mrhub token create`; 401 without, 403 for roles other than clinician."},
-			"resource": resources,
+				"Searches return current, finished reports unless status is given; paging links are stable while reports arrive (with _sort=_lastUpdated, a resource that changes moves to its new place). " +
+				"Patient identifiers are served masked. " +
+				"Parameters, modifiers, _sort keys and _include/_revinclude values not listed here are refused with 400 (Prefer: handling=strict, the default); " +
+				"with Prefer: handling=lenient they are ignored, the answer says Preference-Applied: handling=lenient, and a searchset's self link shows only the parameters applied. " +
+				"A listed parameter with a value it cannot take is refused under both. " +
+				"The general parameters (rest.searchParam) apply to every read, vread, history, search and $everything.",
+			"security":    map[string]any{"cors": false, "description": "Bearer tokens issued with `mrhub token create`; 401 without, 403 for roles other than clinician."},
+			"resource":    resources,
+			"searchParam": general,
 			"operation": []any{map[string]any{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
 				"documentation": "POST /fhir/$validate, /fhir/Bundle/$validate, /fhir/DiagnosticReport/$validate (roles his, admin with source): " +
 					"what the hub would do with a message before it is published, as an OperationOutcome; writes nothing"}},
 		}},
 	}
-	writeFHIR(w, http.StatusOK, cs)
+	g.write(w, http.StatusOK, cs)
+}
+
+// defaultSort is the order of a search without _sort.
+func (t *rtype) defaultSort() string {
+	if t.sortName == "" {
+		return "the order the hub first saw the resources, newest first"
+	}
+	return "-" + t.sortName
 }

@@ -1,13 +1,18 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/mrhub/mrhub/pkg/fhir/fhirschema"
 	"github.com/mrhub/mrhub/pkg/testenv"
 )
 
@@ -149,4 +154,159 @@ func skipOrFail(t *testing.T, why string) {
 		t.Fatalf("%s, and MRHUB_REQUIRE_E2E=1", why)
 	}
 	t.Skipf("skipping the stock FHIR client test: %s", why)
+}
+
+// recorder keeps every answer a handler sends, for validating afterwards.
+type recorder struct {
+	mu      sync.Mutex
+	answers []recorded
+}
+
+type recorded struct {
+	req    string
+	status int
+	body   []byte
+}
+
+type recordingWriter struct {
+	http.ResponseWriter
+	status int
+	buf    bytes.Buffer
+}
+
+func (w *recordingWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.buf.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &recordingWriter{ResponseWriter: w, status: 200}
+		h.ServeHTTP(rw, r)
+		rec.mu.Lock()
+		rec.answers = append(rec.answers, recorded{r.URL.RequestURI(), rw.status, rw.buf.Bytes()})
+		rec.mu.Unlock()
+	})
+}
+
+// TestStockClientsForViewers drives the hub as lab and imaging viewers do, with the SMART on FHIR
+// JavaScript client (fhirclient: pageLimit 0, flat, resolveReferences, patient context) and
+// fhir-kit-client (fhirclient/clients.mjs): a patient's laboratory Observations across pages,
+// reports with their results included and resolved, imaging studies with their reports, and
+// $everything. Every answer the hub sent them validates against the R4 schema, and none is an
+// error.
+func TestStockClientsForViewers(t *testing.T) {
+	node, err := exec.LookPath("node")
+	dir, _ := filepath.Abs("fhirclient")
+	if err != nil {
+		skipOrFail(t, "node is not installed")
+	}
+	for _, pkg := range []string{"fhir-kit-client", "fhirclient"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
+			skipOrFail(t, pkg+" is not installed (run `npm ci` in pkg/httpapi/fhirclient)")
+		}
+	}
+	v := fhirschema.Require(t)
+	e := newEnv(t)
+	s := seed(e)
+	_, ip := imagingFixture(t, e)
+	rec := &recorder{}
+	srv := httptest.NewServer(rec.wrap(e.api.Handler()))
+	defer srv.Close()
+
+	cmd := exec.Command(node, "clients.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "MRHUB_FHIR_BASE="+srv.URL+"/fhir", "MRHUB_TOKEN="+e.clin,
+		"MRHUB_LAB_PATIENT="+s.p1, "MRHUB_IMAGING_PATIENT="+ip)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("clients script: %v\n%s\n%s", err, out, stderr)
+	}
+	var got struct {
+		Smart struct {
+			LabObservations    []string `json:"labObservations"`
+			LabCategories      []string `json:"labCategories"`
+			ScopedObservations int      `json:"scopedObservations"`
+			Reports            []struct {
+				ID       string `json:"id"`
+				Results  int    `json:"results"`
+				Resolved int    `json:"resolved"`
+				Subject  string `json:"subject"`
+			} `json:"reports"`
+			Included int    `json:"included"`
+			Patient  string `json:"patient"`
+			Studies  []struct {
+				ID, Modality, Subject string
+			} `json:"studies"`
+			ImagingReports []int    `json:"imagingReports"`
+			Everything     []string `json:"everything"`
+		} `json:"smart"`
+		Kit struct {
+			Total           int      `json:"total"`
+			LabObservations []string `json:"labObservations"`
+			ReportEntries   []string `json:"reportEntries"`
+			StudyEntries    []string `json:"studyEntries"`
+			SummaryTags     []string `json:"summaryTags"`
+		} `json:"kit"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("script output %q: %v", out, err)
+	}
+	sm, kit := got.Smart, got.Kit
+	// 25 current, finished laboratory results: 8 each of r00, r0, r1, 1 of the unmapped report.
+	distinct := map[string]bool{}
+	for _, id := range sm.LabObservations {
+		distinct[id] = true
+	}
+	if len(sm.LabObservations) != 25 || len(distinct) != 25 || fmt.Sprint(sm.LabCategories) != "[laboratory]" {
+		t.Errorf("fhirclient, laboratory Observations over pages: %d (%d distinct), categories %v; want 25", len(sm.LabObservations), len(distinct), sm.LabCategories)
+	}
+	if sm.ScopedObservations != 25 || sm.Patient != s.p1 {
+		t.Errorf("fhirclient patient context: %d Observations, patient %q", sm.ScopedObservations, sm.Patient)
+	}
+	if len(sm.Reports) != 4 || sm.Included != 25 {
+		t.Errorf("fhirclient reports with results: %d reports, %d included Observations; want 4, 25", len(sm.Reports), sm.Included)
+	}
+	for _, r := range sm.Reports {
+		if r.Results == 0 || r.Resolved != r.Results || r.Subject != "Patient" {
+			t.Errorf("fhirclient report %s: %d of %d results resolved, subject %q", r.ID, r.Resolved, r.Results, r.Subject)
+		}
+	}
+	if len(sm.Studies) != 1 || sm.Studies[0].Modality == "" || sm.Studies[0].Subject != "Patient" || fmt.Sprint(sm.ImagingReports) != "[1]" {
+		t.Errorf("fhirclient imaging: studies %+v, reports' resolved studies %v", sm.Studies, sm.ImagingReports)
+	}
+	if fmt.Sprint(sm.Everything) != "[DiagnosticReport ImagingStudy Patient]" {
+		t.Errorf("fhirclient $everything: %v", sm.Everything)
+	}
+	if kit.Total != 25 || len(kit.LabObservations) != 25 {
+		t.Errorf("fhir-kit-client laboratory Observations: total %d, %d over pages; want 25", kit.Total, len(kit.LabObservations))
+	}
+	if n := len(kit.ReportEntries); n != 4+25 || kit.ReportEntries[0] != "match DiagnosticReport" || kit.ReportEntries[n-1] != "include Observation" {
+		t.Errorf("fhir-kit-client reports with results: %v", kit.ReportEntries)
+	}
+	if fmt.Sprint(kit.StudyEntries) != "[match ImagingStudy include DiagnosticReport]" {
+		t.Errorf("fhir-kit-client studies with reports: %v", kit.StudyEntries)
+	}
+	if len(kit.SummaryTags) != 4 || kit.SummaryTags[0] != "SUBSETTED" {
+		t.Errorf("fhir-kit-client _summary=true tags: %v", kit.SummaryTags)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.answers) < 10 {
+		t.Fatalf("the hub answered %d requests; the script made more", len(rec.answers))
+	}
+	for _, a := range rec.answers {
+		if a.status != 200 {
+			t.Errorf("%s: %d %s", a.req, a.status, a.body)
+		}
+		if err := v.Validate(a.body); err != nil {
+			t.Errorf("%s: the answer does not validate: %v", a.req, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -85,7 +86,7 @@ func dbParam(rt, k string) bool {
 
 var (
 	placeholder = regexp.MustCompile(`\$([0-9]+)`)
-	constList   = regexp.MustCompile(`'[a-z-]+'`) // the fixed status lists (sqlList)
+	constList   = regexp.MustCompile(`'[A-Za-z-]*'`) // the fixed status lists (sqlList) and category codes
 )
 
 func FuzzParseSearch(f *testing.F) {
@@ -115,7 +116,15 @@ func FuzzParseSearch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rtIdx uint8, raw string) {
 		rt := searchTypes[int(rtIdx)%len(searchTypes)]
 		vals, _ := url.ParseQuery(raw) // what r.URL.Query() gives the handler
-		sr, err := s.parseSearch(ctx, types[rt], vals)
+		g, rest, err := generalParams(&http.Request{Header: http.Header{}}, rt, vals, true)
+		var sr *searchRequest
+		if err == nil {
+			sr, err = s.parseSearch(ctx, types[rt], rest, g)
+		}
+		var na *notAcceptable
+		if errors.As(err, &na) {
+			return
+		}
 		if err != nil {
 			var br *badRequest
 			switch {

@@ -118,14 +118,15 @@ func parseVersionID(vid string) (int, error) {
 // records a retrieval as a read does.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := onlyFormat(r, "history"); err != nil {
+	g, err := interactionParams(r, "DiagnosticReport", "history")
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	id := r.PathValue("id")
 	var vs []reportVersion
 	var served []map[string]any
-	err := s.reading(ctx, func(ctx context.Context) (err error) {
+	err = s.reading(ctx, func(ctx context.Context) (err error) {
 		if vs, err = s.loadVersions(ctx, id, 0); err != nil {
 			return err
 		}
@@ -145,6 +146,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	entries := make([]any, 0, len(vs))
 	for i, v := range vs {
 		m := served[i]
+		g.shape(m, true)
 		req := map[string]any{"method": "PUT", "url": "DiagnosticReport/" + id}
 		status := "200 OK"
 		if len(entries) == len(vs)-1 {
@@ -163,7 +165,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeFHIR(w, http.StatusOK, map[string]any{
+	g.write(w, http.StatusOK, map[string]any{
 		"resourceType": "Bundle",
 		"type":         "history",
 		"meta":         map[string]any{"lastUpdated": s.opt.Now().UTC().Format(time.RFC3339Nano)},
@@ -177,7 +179,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 // ETag W/"vid", and records a retrieval as a read does.
 func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := onlyFormat(r, "vread"); err != nil {
+	g, err := interactionParams(r, "DiagnosticReport", "vread")
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -204,5 +207,6 @@ func (s *Server) vread(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", `W/"`+strconv.Itoa(vid)+`"`)
-	writeFHIR(w, http.StatusOK, m)
+	g.shape(m, true)
+	g.write(w, http.StatusOK, m)
 }

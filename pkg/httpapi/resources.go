@@ -99,6 +99,9 @@ type row struct {
 	Resource  []byte
 	Current   bool
 	Status    string
+	// Category is, for an Observation, the category the hub serves when it carries none of its
+	// own: its report's (laboratory, imaging; reportCategoryExpr), or "".
+	Category string
 
 	// Set by searches that select the type's childCols: the ids of the report's observations
 	// and imaging studies, in ordinal order.
@@ -164,13 +167,23 @@ func served(r *row) (map[string]any, map[string]any, error) {
 	return m, meta, nil
 }
 
-// childResource is an Observation or ImagingStudy as served.
+// obsCategoryDisplay are the displays of the Observation categories the hub derives.
+var obsCategoryDisplay = map[string]string{"laboratory": "Laboratory", "imaging": "Imaging"}
+
+// childResource is an Observation or ImagingStudy as served; an Observation without a category
+// gets its report's (row.Category).
 func (s *Server) childResource(r *row) (map[string]any, error) {
 	m, meta, err := served(r)
 	if err != nil {
 		return nil, err
 	}
 	delete(meta, "versionId")
+	if m["resourceType"] == "Observation" && r.Category != "" {
+		if _, ok := m["category"]; !ok {
+			m["category"] = []any{map[string]any{"coding": []any{map[string]any{"system": obsCategorySystem, "code": r.Category,
+				"display": obsCategoryDisplay[r.Category]}}}}
+		}
+	}
 	if m["resourceType"] == "Observation" {
 		if p, ok := m["performer"].([]any); ok && len(p) > 0 {
 			m["performer"] = append(p, s.orgRef(r.Performer))

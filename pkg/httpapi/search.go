@@ -65,14 +65,50 @@ type rtype struct {
 	sortExpr    string
 	idExpr      string
 	createdExpr string
-	sortName    string // the _sort name of sortExpr (date, started)
+	updatedExpr string // meta.lastUpdated as served: _lastUpdated and _sort=_lastUpdated
+	sortName    string // the _sort name of sortExpr (date, started); "" = none
 	childCols   string // optional: two text[] columns, the ids of the row's observations and imaging studies
 	resultOf    string // for a report's results: the table alias whose key is (report_id, ordinal), id = report id + "-" + ordinal
 	statusCol   string // column filtered by status; "" = no status param
 	defaults    func(q *query, hasStatus bool)
 	params      map[string]param
-	includes    []string
-	versioned   bool // served with vread and history-instance (DiagnosticReport)
+	includes    []include // _include and _revinclude values supported
+	versioned   bool      // served with vread and history-instance (DiagnosticReport)
+}
+
+// include is an _include (rev false) or _revinclude (rev true) value a type supports, and the
+// type of the resources it adds.
+type include struct {
+	name   string // e.g. DiagnosticReport:result
+	rev    bool
+	target string
+}
+
+// sortKey is one _sort key of a search: the SQL expression it orders by and the value of that
+// expression for a row (for the paging cursor).
+type sortKey struct {
+	expr string
+	of   func(*row) time.Time
+}
+
+// sortKeys are the _sort names a type accepts (without the leading "-").
+func (t *rtype) sortKeys() map[string]sortKey {
+	out := map[string]sortKey{"_lastUpdated": {t.updatedExpr, func(r *row) time.Time { return r.Updated }}}
+	if t.sortName != "" {
+		out[t.sortName] = sortKey{t.sortExpr, func(r *row) time.Time { return r.Sort }}
+	}
+	return out
+}
+
+// findInclude returns the supported _include (rev false) or _revinclude value v; v may name the
+// target type as a third part (DiagnosticReport:result:Observation).
+func (t *rtype) findInclude(v string, rev bool) (include, bool) {
+	for _, inc := range t.includes {
+		if inc.rev == rev && (v == inc.name || v == inc.name+":"+inc.target) {
+			return inc, true
+		}
+	}
+	return include{}, false
 }
 
 var finishedReport = []string{"final", "amended", "corrected", "appended"}
@@ -236,10 +272,11 @@ func init() {
 		name:        "DiagnosticReport",
 		versioned:   true,
 		from:        "reports r JOIN report_versions v ON v.report_id = r.id AND v.version = r.version",
-		cols:        "r.id, r.clock, r.patient_id, r.performer, r.version, r.updated_at, v.resource, r.current, r.status",
+		cols:        "r.id, r.clock, r.patient_id, r.performer, r.version, r.updated_at, v.resource, r.current, r.status, ''",
 		sortExpr:    "r.clock",
 		idExpr:      "r.id",
 		createdExpr: "r.created_at",
+		updatedExpr: "r.updated_at",
 		sortName:    "date",
 		childCols: "ARRAY(SELECT o.id FROM observations o WHERE o.report_id = r.id ORDER BY o.ordinal), " +
 			"ARRAY(SELECT i.id FROM imaging_studies i WHERE i.report_id = r.id ORDER BY i.ordinal)",
@@ -249,7 +286,8 @@ func init() {
 				q.add("r.current AND r.status IN " + sqlList(finishedReport))
 			}
 		},
-		includes: []string{"DiagnosticReport:result", "DiagnosticReport:imaging-study"},
+		includes: []include{{"DiagnosticReport:result", false, "Observation"}, {"DiagnosticReport:imaging-study", false, "ImagingStudy"},
+			{"DiagnosticReport:patient", false, "Patient"}, {"DiagnosticReport:subject", false, "Patient"}},
 	}
 	dr.params = merge(patientParams("r.patient_id"), map[string]param{
 		"identifier": {typ: "token", doc: "the issuing institution's report number, system|value or value", apply: func(_ context.Context, _ *Server, q *query, v string) error {
@@ -301,11 +339,12 @@ func init() {
 	obs := &rtype{
 		name:        "Observation",
 		from:        "observations o JOIN reports r ON r.id = o.report_id",
-		cols:        "o.id, o.effective, o.patient_id, r.performer, 0, r.updated_at, o.resource, r.current, o.status",
+		cols:        "o.id, o.effective, o.patient_id, r.performer, 0, r.updated_at, o.resource, r.current, o.status, " + reportCategoryExpr,
 		sortExpr:    "o.effective",
 		idExpr:      "o.id",
 		resultOf:    "o",
 		createdExpr: "r.created_at",
+		updatedExpr: "r.updated_at",
 		sortName:    "date",
 		statusCol:   "o.status",
 		defaults: func(q *query, hasStatus bool) {
@@ -313,26 +352,32 @@ func init() {
 				q.add("r.current AND r.status IN " + sqlList(finishedReport) + " AND o.status IN ('final','amended','corrected')")
 			}
 		},
+		includes: []include{{"Observation:patient", false, "Patient"}, {"Observation:subject", false, "Patient"},
+			{"DiagnosticReport:result", true, "DiagnosticReport"}},
 	}
 	obs.params = merge(patientParams("o.patient_id"), map[string]param{
-		"code":   tokenCode("o.code_system", "o.code", "o.item"),
-		"date":   dateParam("o.effective", locOf),
-		"status": statusParam("o.status", obsStatuses),
+		"code":     tokenCode("o.code_system", "o.code", "o.item"),
+		"date":     dateParam("o.effective", locOf),
+		"status":   statusParam("o.status", obsStatuses),
+		"category": obsCategoryParam(),
 	})
 	types[obs.name] = obs
 
 	img := &rtype{
 		name:        "ImagingStudy",
 		from:        "imaging_studies i JOIN reports r ON r.id = i.report_id",
-		cols:        "i.id, COALESCE(i.started, r.clock), i.patient_id, r.performer, 0, r.updated_at, i.resource, r.current, r.status",
+		cols:        "i.id, COALESCE(i.started, r.clock), i.patient_id, r.performer, 0, r.updated_at, i.resource, r.current, r.status, ''",
 		sortExpr:    "COALESCE(i.started, r.clock)",
 		idExpr:      "i.id",
 		resultOf:    "i",
 		createdExpr: "r.created_at",
+		updatedExpr: "r.updated_at",
 		sortName:    "started",
 		defaults: func(q *query, _ bool) {
 			q.add("r.current AND r.status IN " + sqlList(finishedReport))
 		},
+		includes: []include{{"ImagingStudy:patient", false, "Patient"}, {"ImagingStudy:subject", false, "Patient"},
+			{"DiagnosticReport:imaging-study", true, "DiagnosticReport"}},
 	}
 	img.params = merge(patientParams("i.patient_id"), map[string]param{
 		"identifier": {typ: "token", doc: "study instance UID (urn:dicom:uid|<uid>) or accession number", apply: func(_ context.Context, _ *Server, q *query, v string) error {
@@ -356,10 +401,11 @@ func init() {
 	pt := &rtype{
 		name:        "Patient",
 		from:        "patients p",
-		cols:        "'p' || p.id, p.created_at, p.id, '', 0, p.updated_at, NULL::json, p.merged_into IS NULL, ''",
+		cols:        "'p' || p.id, p.created_at, p.id, '', 0, p.updated_at, NULL::json, p.merged_into IS NULL, '', ''",
 		sortExpr:    "p.created_at",
 		idExpr:      "('p' || p.id)",
 		createdExpr: "p.created_at",
+		updatedExpr: "p.updated_at",
 		defaults:    func(q *query, _ bool) { q.add("p.merged_into IS NULL") },
 		params: map[string]param{
 			"identifier": {typ: "token", doc: "system|value (resident ID, insurance number or MRN); required unless _id is given", apply: func(ctx context.Context, s *Server, q *query, v string) error {
@@ -390,6 +436,55 @@ func init() {
 		},
 	}
 	types[pt.name] = pt
+
+	for _, t := range types {
+		t.params["_lastUpdated"] = param{typ: "date", doc: "when the hub last changed the resource (meta.lastUpdated); prefixes eq, gt, ge, lt, le; repeat for a range",
+			apply: dateParam(t.updatedExpr, locOf).apply}
+	}
+}
+
+// reportCategoryExpr is the Observation category of report r: laboratory for a laboratory
+// report (catalogue kind lab or report category LAB), imaging for an imaging one (kind imaging or
+// category RAD), else the empty string. The hub serves it on the report's Observations that carry
+// no category of their own (childResource), so selecting it costs no look into the resource.
+const reportCategoryExpr = "CASE WHEN r.kind = 'lab' OR r.category = 'LAB' THEN 'laboratory' " +
+	"WHEN r.kind = 'imaging' OR r.category = 'RAD' THEN 'imaging' ELSE '' END"
+
+// obsCategoryExpr is the category the hub serves on Observation o when it carries none of its
+// own, the empty string when it does (for the category search).
+const obsCategoryExpr = "CASE WHEN (o.resource->'category') IS NOT NULL THEN '' ELSE " + reportCategoryExpr + " END"
+
+// obsCategorySystem is the R4 code system of Observation categories.
+const obsCategorySystem = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+// obsCategoryParam searches Observation.category as served: the Observation's own categories, or
+// for one that carries none, the category derived from its report (obsCategoryExpr).
+func obsCategoryParam() param {
+	return param{typ: "token", doc: "Observation category, system|code or code (laboratory, imaging, …); an Observation without a category of its own has its report's (laboratory for a laboratory report, imaging for an imaging one)",
+		apply: func(_ context.Context, _ *Server, q *query, v string) error {
+			var ors []string
+			for _, t := range splitOr(v) {
+				sys, code, hasSys := strings.Cut(t, "|")
+				if !hasSys {
+					sys, code = "", t
+				}
+				if code == "" {
+					return badf("category: give a code (laboratory, imaging, …), got %q", t)
+				}
+				coding := map[string]string{"code": code}
+				if sys != "" {
+					coding["system"] = sys
+				}
+				b, _ := json.Marshal([]any{map[string]any{"coding": []any{coding}}})
+				c := "((o.resource->'category') IS NOT NULL AND (o.resource->'category')::jsonb @> " + q.arg(string(b)) + "::jsonb)"
+				if sys == "" || sys == obsCategorySystem {
+					c += " OR (" + obsCategoryExpr + ") = " + q.arg(code)
+				}
+				ors = append(ors, c)
+			}
+			q.add("(" + strings.Join(ors, " OR ") + ")")
+			return nil
+		}}
 }
 
 // cursor is the opaque _page value: the keyset position and the snapshot time of the first page.
@@ -423,10 +518,13 @@ type searchRequest struct {
 	q        query
 	count    int
 	asc      bool
-	summary  bool
-	includes map[string]bool
+	sort     sortKey
+	summary  bool            // _summary=count
+	total    bool            // _total=accurate or estimate
+	includes map[string]bool // "DiagnosticReport:result", and "rev:" + the name of a _revinclude
 	page     *cursor
-	params   url.Values // the search parameters without _page, for links
+	gen      *general
+	params   url.Values // the parameters applied, without _page, for links
 }
 
 const (
@@ -434,19 +532,30 @@ const (
 	maxCount     = 200
 )
 
-func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values) (*searchRequest, error) {
-	sr := &searchRequest{t: t, count: defaultCount, includes: map[string]bool{}, params: url.Values{}}
+// parseSearch reads the search parameters of vals (the general parameters already taken out by
+// generalParams into g). Under lenient handling, parameters it does not support are skipped and
+// left out of sr.params.
+func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values, g *general) (*searchRequest, error) {
+	sr := &searchRequest{t: t, count: defaultCount, includes: map[string]bool{}, params: url.Values{}, gen: g,
+		sort: sortKey{t.sortExpr, func(r *row) time.Time { return r.Sort }}, summary: g.summary == "count"}
+	for k, v := range g.applied {
+		sr.params[k] = v
+	}
 	keys := make([]string, 0, len(vals))
 	for k := range vals {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	unsupported := func(format string, a ...any) error {
+		if g.lenient {
+			return nil
+		}
+		return badf(format+" (send Prefer: handling=lenient to have it ignored)", a...)
+	}
 	hasStatus, hasPatientFilter := false, false
 	for _, k := range keys {
 		for _, v := range vals[k] {
-			if k != "_page" {
-				sr.params[k] = append(sr.params[k], v)
-			}
+			applied := true
 			switch k {
 			case "_count":
 				n, err := strconv.Atoi(v)
@@ -455,44 +564,60 @@ func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values) (*s
 				}
 				sr.count = min(n, maxCount)
 			case "_sort":
-				switch {
-				case t.sortName != "" && v == "-"+t.sortName:
-					sr.asc = false
-				case t.sortName != "" && v == t.sortName:
-					sr.asc = true
-				default:
-					return nil, badf("_sort %q is not supported for %s (supported: -%s, %s)", v, t.name, t.sortName, t.sortName)
-				}
-			case "_summary":
-				if v != "count" {
-					return nil, badf("_summary=%s is not supported (only count)", v)
-				}
-				sr.summary = true
-			case "_include":
-				ok := false
-				for _, inc := range t.includes {
-					ok = ok || inc == v
-				}
+				name, desc := strings.CutPrefix(v, "-")
+				key, ok := t.sortKeys()[name]
 				if !ok {
-					return nil, badf("_include=%s is not supported for %s", v, t.name)
+					if err := unsupported("_sort %q is not supported for %s (supported: %s)", v, t.name, strings.Join(t.sortNames(), ", ")); err != nil {
+						return nil, err
+					}
+					applied = false
+					break
 				}
-				sr.includes[v] = true
+				sr.sort, sr.asc = key, !desc
+			case "_total":
+				switch v {
+				case "accurate", "estimate":
+					sr.total = true
+				case "none":
+					sr.total = false
+				default:
+					return nil, badf("_total must be none, estimate or accurate, got %q", v)
+				}
+			case "_include", "_revinclude":
+				inc, ok := t.findInclude(v, k == "_revinclude")
+				if !ok {
+					if err := unsupported("%s=%s is not supported for %s: see searchInclude and searchRevInclude in /fhir/metadata", k, v, t.name); err != nil {
+						return nil, err
+					}
+					applied = false
+					break
+				}
+				if inc.rev {
+					sr.includes["rev:"+inc.name] = true
+				} else {
+					sr.includes[inc.name] = true
+				}
 			case "_page":
 				c, err := decodeCursor(v)
 				if err != nil {
 					return nil, err
 				}
 				sr.page = c
-			case "_format":
-				if v != "json" && v != "application/fhir+json" && v != "application/json" {
-					return nil, badf("_format=%s is not supported: only JSON", v)
-				}
+				applied = false
 			default:
 				p, ok := t.params[k]
 				if !ok {
-					return nil, badf("search parameter %q is not supported for %s: see /fhir/metadata", k, t.name)
+					if err := unsupported("search parameter %q is not supported for %s: see /fhir/metadata", k, t.name); err != nil {
+						return nil, err
+					}
+					applied = false
+					break
 				}
 				if v == "" {
+					if g.lenient {
+						applied = false
+						break
+					}
 					return nil, badf("search parameter %q has an empty value", k)
 				}
 				sr.q.rewrite = nil
@@ -505,12 +630,8 @@ func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values) (*s
 					if t.name == "Patient" {
 						name = "_id"
 					}
-					ps := sr.params[k]
-					sr.params[k] = ps[:len(ps)-1]
-					if len(sr.params[k]) == 0 {
-						delete(sr.params, k)
-					}
 					sr.params[name] = append(sr.params[name], strings.Join(sr.q.rewrite, ","))
+					applied = false
 				}
 				if k == "status" {
 					hasStatus = true
@@ -518,6 +639,9 @@ func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values) (*s
 				if k == "identifier" || k == "_id" {
 					hasPatientFilter = true
 				}
+			}
+			if applied {
+				sr.params[k] = append(sr.params[k], v)
 			}
 		}
 	}
@@ -528,4 +652,14 @@ func (s *Server) parseSearch(ctx context.Context, t *rtype, vals url.Values) (*s
 		t.defaults(&sr.q, hasStatus)
 	}
 	return sr, nil
+}
+
+// sortNames lists the _sort values a type accepts.
+func (t *rtype) sortNames() []string {
+	var out []string
+	for name := range t.sortKeys() {
+		out = append(out, "-"+name, name)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -120,6 +120,7 @@ func New(o Options) (*Server, error) {
 	}
 	mux.Handle("GET /fhir/DiagnosticReport/{id}/_history", clin(s.history))
 	mux.Handle("GET /fhir/DiagnosticReport/{id}/_history/{vid}", clin(s.vread))
+	mux.Handle("GET /fhir/Patient/{id}/$everything", clin(http.HandlerFunc(s.everything)))
 	mux.HandleFunc("/fhir/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s is not supported: see /fhir/metadata", r.Method, r.URL.Path))
 	})
@@ -203,7 +204,10 @@ func (s *Server) protect(next http.Handler) http.Handler {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var be *badRequest
 	var nf *notFound
+	var na *notAcceptable
 	switch {
+	case errors.As(err, &na):
+		auth.WriteError(w, r, http.StatusNotAcceptable, "not_acceptable", na.msg)
 	case errors.As(err, &be):
 		auth.WriteError(w, r, http.StatusBadRequest, "bad_request", be.msg)
 	case errors.As(err, &nf):

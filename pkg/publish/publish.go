@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/segmentio/kafka-go/protocol"
 )
 
@@ -28,6 +31,10 @@ type Options struct {
 	Source   string // publishing institution code (header mrhub-source)
 	MaxBytes int    // larger documents are refused locally (default 1 MiB, Kafka's default)
 	Progress io.Writer
+	// Decoder, when set, decodes each document as the hub does (the hub's FHIR decoder, in the
+	// hub's zone): one the hub would dead-letter as invalid FHIR, or as holding no
+	// DiagnosticReport, is refused locally with the hub's dead-letter code and path.
+	Decoder *fhir.Decoder
 }
 
 // Item is one document found in the inputs.
@@ -133,6 +140,17 @@ func check(name string, b []byte, o Options) Item {
 	default:
 		it.Reason = fmt.Sprintf("not a report: resourceType %s (publish a Bundle or a DiagnosticReport)", h.ResourceType)
 		return it
+	}
+	if o.Decoder != nil {
+		if _, err := o.Decoder.ParseMessage(b); err != nil {
+			var fe *fhir.Error
+			if errors.As(err, &fe) {
+				it.Reason = "the hub would dead-letter it: " + fe.Code + ": " + fe.Error()
+			} else {
+				it.Reason = "the hub would dead-letter it: " + err.Error()
+			}
+			return it
+		}
 	}
 	it.Key = o.Source + "|" + reportKey(h)
 	return it

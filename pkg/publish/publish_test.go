@@ -12,6 +12,7 @@ import (
 
 	"github.com/mrhub/mrhub/pkg/bus"
 	"github.com/mrhub/mrhub/pkg/config"
+	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/publish"
 	"github.com/mrhub/mrhub/pkg/testenv"
 )
@@ -29,9 +30,10 @@ func TestPublishExamplesReportsPerFile(t *testing.T) {
 	}
 	must("broken.json", `{"resourceType": "Bundle", "entry": [`)
 	must("notfhir.json", `{"hello": "world"}`)
+	must("invalid.json", `{"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "x"}, "effectiveDateTime": "2024-13-01"}`)
 	must("big.json", `{"resourceType":"DiagnosticReport","conclusion":"`+strings.Repeat("x", 2<<20)+`"}`)
 
-	opts := publish.Options{Source: testenv.HospitalA, MaxBytes: 1 << 20}
+	opts := publish.Options{Source: testenv.HospitalA, MaxBytes: 1 << 20, Decoder: fhir.NewDecoder(nil)}
 	items, err := publish.Collect([]string{dir, extra}, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +47,10 @@ func TestPublishExamplesReportsPerFile(t *testing.T) {
 		jsonErr := json.Unmarshal(it.Value, &head)
 		base := filepath.Base(strings.SplitN(it.Name, ":", 2)[0])
 		switch {
+		case base == "invalid.json":
+			if !strings.HasPrefix(it.Reason, "the hub would dead-letter it: fhir.invalid: DiagnosticReport.effectiveDateTime") {
+				t.Errorf("%s: reason %q, want the hub's fhir.invalid at effectiveDateTime", it.Name, it.Reason)
+			}
 		case base == "big.json":
 			if !strings.HasPrefix(it.Reason, "too big") {
 				t.Errorf("%s: reason %q, want too big", it.Name, it.Reason)
@@ -56,6 +62,12 @@ func TestPublishExamplesReportsPerFile(t *testing.T) {
 		case head.ResourceType == "":
 			if !strings.HasPrefix(it.Reason, "not FHIR") {
 				t.Errorf("%s: reason %q, want not FHIR", it.Name, it.Reason)
+			}
+		case (head.ResourceType == "Bundle" || head.ResourceType == "DiagnosticReport") && !holdsReport(it.Value):
+			// Every example is valid R4 (pkg/fhir's example test); one without a report is what
+			// the hub dead-letters as fhir.no_report, and the local check says so.
+			if !strings.HasPrefix(it.Reason, "the hub would dead-letter it: fhir.no_report") {
+				t.Errorf("%s: reason %q, want the hub's fhir.no_report", it.Name, it.Reason)
 			}
 		case head.ResourceType == "Bundle" || head.ResourceType == "DiagnosticReport":
 			if it.Reason != "" {
@@ -105,4 +117,35 @@ func TestPublishExamplesReportsPerFile(t *testing.T) {
 			t.Fatalf("message without mrhub-source header")
 		}
 	}
+}
+
+// holdsReport reports whether a JSON document holds a DiagnosticReport anywhere (read with
+// encoding/json, independently of the FHIR decoder).
+func holdsReport(b []byte) bool {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return false
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["resourceType"] == "DiagnosticReport" {
+				return true
+			}
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }
