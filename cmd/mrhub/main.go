@@ -31,6 +31,7 @@ var commands = map[string]command{
 	"seed":     {"load the region's reference data (idempotent)", runSeed},
 	"demo":     {"everything at once: broker, database, seeds, hub, simulated hospitals", runDemo},
 	"publish":  {"publish FHIR JSON/NDJSON files as an institution", runPublish},
+	"check":    {"say what the hub would do with FHIR JSON/NDJSON files, without publishing them", runCheck},
 	"simulate": {"publish a synthetic workload of the seeded region", runSimulate},
 	"reindex":  {"rebuild the index from mrhub.reports.v1 (from an offset or time), optionally republish mrhub.index.v1", runReindex},
 	"rehash":   {"recompute the stored reports' content hashes under the current content rule (after an upgrade that changed it)", runRehash},

@@ -41,7 +41,7 @@ func configForLogs() config.Config {
 // from. Call close after Serve returns: it writes audit rows still in flight.
 func apiHandlers(h *hub.Hub, ehrPatients ...cdshooks.EHRPatient) (routes map[string]http.Handler, close func(), err error) {
 	api, err := httpapi.New(httpapi.Options{Pool: h.Pool, Reads: h.Reads, Catalog: h.Catalog, Hasher: h.Hasher,
-		Log: h.Log.Named("http"), Location: h.Cfg.Location()})
+		Log: h.Log.Named("http"), Location: h.Cfg.Location(), MaxMessageBytes: h.Cfg.MaxMessageBytes})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -223,18 +223,13 @@ func (c *Consumer) build(msgs []kafka.Message) *index.Batch {
 	return b
 }
 
-func (c *Consumer) profile(m kafka.Message) (es []*index.Entry, rej *profile.Rejection) {
-	defer func() {
-		if p := recover(); p != nil { // a bug must not stall the partition; the message is kept in the DLQ
-			c.Log.Error("profiling panicked; dead-lettering the message", zap.Any("panic", p),
-				zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
-			es, rej = nil, &profile.Rejection{Code: "internal.panic", Message: fmt.Sprintf("the hub failed on this message (%v); report it to the hub operators", p)}
-		}
-	}()
-	if len(m.Value) > c.MaxBytes {
-		return nil, &profile.Rejection{Code: "kafka.too_large", Message: fmt.Sprintf("message is %d bytes; the hub accepts at most %d: send attachments (presentedForm) by URL instead of inline", len(m.Value), c.MaxBytes)}
+func (c *Consumer) profile(m kafka.Message) ([]*index.Entry, *profile.Rejection) {
+	es, rej, panicked := profile.Evaluate(c.Profile, c.MaxBytes, m)
+	if panicked != nil {
+		c.Log.Error("profiling panicked; dead-lettering the message", zap.Any("panic", panicked),
+			zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
 	}
-	return c.Profile(m)
+	return es, rej
 }
 
 func deadLetter(m kafka.Message, pos index.Position, r *profile.Rejection) index.DeadLetter {

@@ -23,14 +23,16 @@ import (
 )
 
 // StatsCommand runs `mrhub bench stats`: bulk-load N decisions (COPY, then stats_rebuild()) into
-// a throw-away database, then time the statistics query over a mix of dimensions and ranges. The
-// last line is `stats decisions=<n> p50_ms=<x> p99_ms=<y>`.
+// a throw-away database, then time the statistics query over a mix of dimensions and ranges
+// (`stats decisions=<n> p50_ms=<x> p99_ms=<y>`); then the same for the publishing statistics
+// (publishingStats), whose line `publishing reports=<n> p50_ms=<x> p99_ms=<y>` is the last.
 func StatsCommand(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mrhub bench stats", flag.ContinueOnError)
 	n := fs.Int("n", 10_000_000, "decisions to load")
 	rounds := fs.Int("rounds", 20, "rounds of the query mix")
 	dbURL := fs.String("database-url", envOr("DATABASE_URL", config.Default().DatabaseURL), "PostgreSQL server (a throw-away database is created beside the one named)")
 	keep := fs.Bool("keep", false, "keep the database afterwards (its URL is printed)")
+	reports := fs.Int("reports", 1_000_000, "messages whose publishing rollups to load for the publishing-statistics query")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -159,7 +161,7 @@ func StatsCommand(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "  by=%-24s %s..%s p50_ms=%.2f max_ms=%.2f\n", strings.TrimSpace(m.by+" "), m.from, m.to, ms(pct(per[i], 50)), ms(pct(per[i], 100)))
 	}
 	fmt.Fprintf(out, "stats decisions=%d p50_ms=%.2f p99_ms=%.2f\n", *n, ms(pct(lat, 50)), ms(pct(lat, 99)))
-	return nil
+	return publishingStats(ctx, pool, cat, *reports, *rounds, out)
 }
 
 // decisionRows generates synthetic decisions for COPY: two years, every institution, six

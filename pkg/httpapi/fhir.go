@@ -679,6 +679,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 			"security":    map[string]any{"cors": false, "description": "Bearer tokens issued with `mrhub token create`; 401 without, 403 for roles other than clinician."},
 			"resource":    resources,
 			"searchParam": general,
+			"operation": []any{map[string]any{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+				"documentation": "POST /fhir/$validate, /fhir/Bundle/$validate, /fhir/DiagnosticReport/$validate (roles his, admin with source): " +
+					"what the hub would do with a message before it is published, as an OperationOutcome; writes nothing"}},
 		}},
 	}
 	g.write(w, http.StatusOK, cs)

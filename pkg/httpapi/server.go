@@ -22,6 +22,7 @@ import (
 	"github.com/mrhub/mrhub/pkg/decisions"
 	"github.com/mrhub/mrhub/pkg/identity"
 	"github.com/mrhub/mrhub/pkg/stats"
+	"github.com/mrhub/mrhub/pkg/verdict"
 )
 
 // Options configures a Server. Pool, Catalog and Hasher are required.
@@ -34,13 +35,16 @@ type Options struct {
 	Hasher  *identity.Hasher
 	Log     *zap.Logger // default: no-op
 
-	MaxBodyBytes   int64         // default 1 MiB
-	RequestTimeout time.Duration // per request, default 10 s
-	MaxInFlight    int           // concurrent requests served, default 64
-	MaxQueueWait   time.Duration // how long a request may wait for a slot before 429, default 100 ms
-	TokenCacheTTL  time.Duration // see auth.Authenticator.CacheTTL
-	Location       *time.Location
-	Now            func() time.Time // for tests; default time.Now
+	MaxBodyBytes int64 // default 1 MiB
+	// MaxMessageBytes is the ingest size limit $validate applies (MRHUB_MAX_MESSAGE_BYTES),
+	// default 2 MiB; a $validate body may be this size plus 64 KiB whatever MaxBodyBytes says.
+	MaxMessageBytes int
+	RequestTimeout  time.Duration // per request, default 10 s
+	MaxInFlight     int           // concurrent requests served, default 64
+	MaxQueueWait    time.Duration // how long a request may wait for a slot before 429, default 100 ms
+	TokenCacheTTL   time.Duration // see auth.Authenticator.CacheTTL
+	Location        *time.Location
+	Now             func() time.Time // for tests; default time.Now
 }
 
 // Server serves the API. Create it with New.
@@ -56,6 +60,8 @@ type Server struct {
 	handler http.Handler
 	dec     *decisions.Store
 
+	checker *verdict.Checker
+
 	reminders *reminderWriter
 	folder    *reminderFolder
 }
@@ -70,6 +76,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 2 << 20
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
@@ -118,6 +127,8 @@ func New(o Options) (*Server, error) {
 	mux.Handle("GET /api/v1/recognizable", clin(s.recognizable))
 	mux.Handle("GET /api/v1/reports/{id}", clin(s.apiReport))
 	s.mountDecisions(mux)
+	s.mountValidate(mux)
+	s.mountPublishing(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s: no such route", r.Method, r.URL.Path))
 	})
@@ -153,15 +164,19 @@ func (s *Server) Protect(h http.Handler) http.Handler { return s.protect(h) }
 // protect applies the size limit, the concurrency limit and the request timeout.
 func (s *Server) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.opt.MaxBodyBytes {
-			auth.WriteError(w, r, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", s.opt.MaxBodyBytes))
+		limit := s.opt.MaxBodyBytes
+		if strings.HasSuffix(r.URL.Path, "/$validate") {
+			limit = max(limit, int64(s.opt.MaxMessageBytes)+64<<10) // a whole message, as ingest takes it
+		}
+		if r.ContentLength > limit {
+			auth.WriteError(w, r, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", limit))
 			return
 		}
 		if len(r.URL.RawQuery) > 8<<10 {
 			auth.WriteError(w, r, http.StatusRequestURITooLong, "too_large", "query string over 8 KiB")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		select {
 		case s.slots <- struct{}{}:
 		default:

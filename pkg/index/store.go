@@ -330,11 +330,13 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 		version int
 	}
 	var versions []version
+	kinds := make(map[*Entry]string, len(entries)) // for the publishing figures
 	for _, e := range entries {
 		st := states[e.ID]
 		h := string(e.ContentHash)
 		if st.hashes[h] {
 			out.Unchanged++
+			kinds[e] = entryUnchanged
 			continue
 		}
 		st.hashes[h] = true
@@ -349,13 +351,17 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 			switch {
 			case Withdrawn(e.Status):
 				out.Withdrawn++
+				kinds[e] = entryWithdrawn
 			case st.exists || st.newVersions > 0:
 				out.Versions++
+				kinds[e] = entryVersion
 			default:
 				out.New++
+				kinds[e] = entryNew
 			}
 		} else {
 			out.History++
+			kinds[e] = entryHistory
 		}
 		st.newVersions++
 	}
@@ -454,6 +460,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, b *Batch, pid map[*Entry]i
 			return fmt.Errorf("writing dead letters to the outbox: %w", err)
 		}
 		out.DeadLetters = len(dls)
+	}
+
+	// Publishing figures, once per message whichever consumer applies it.
+	if err := recordPublishing(ctx, tx, b, entries, kinds, dls); err != nil {
+		return err
 	}
 
 	phase(7)
