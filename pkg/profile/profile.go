@@ -113,8 +113,9 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 		return nil, err
 	}
 	out := make([]*index.Entry, 0, len(msg.Reports))
+	orgs := &messageOrgs{msg: msg}
 	for _, v := range msg.Reports {
-		e, err := p.Report(v, source)
+		e, err := p.report(v, source, orgs)
 		if err != nil {
 			return nil, err
 		}
@@ -123,8 +124,14 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 	return out, nil
 }
 
-// Report applies the profile to one report view.
+// Report applies the profile to one report view. An MRN's assigner may reference an
+// Organization contained in the report or its subject; Message also resolves references to
+// Organizations elsewhere in the message.
 func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, error) {
+	return p.report(v, source, &messageOrgs{})
+}
+
+func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) (*index.Entry, error) {
 	dr := v.Report
 	e := &index.Entry{Source: source, Status: fhir.Code(dr.GetStatus())}
 
@@ -141,7 +148,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	e.Performer = performer
 
 	// Patient.
-	secrets, err := p.patient(v, e)
+	secrets, err := p.patient(v, e, orgs)
 	if err != nil {
 		return nil, err
 	}
@@ -347,11 +354,13 @@ func (p *Profiler) institution(ids []*dtpb.Identifier) (string, bool) {
 }
 
 // patient fills e.Patient from the subject.
-func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error) {
+func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry, orgs *messageOrgs) ([]secret, error) {
 	dr := v.Report
 	path := v.Path + ".subject"
 	var ids []*dtpb.Identifier
+	resolve := orgs.resolver(dr)
 	if v.Subject != nil {
+		resolve = orgs.resolver(v.Subject, dr)
 		pt := v.Subject
 		ids = pt.GetIdentifier()
 		if names := pt.GetName(); len(names) > 0 {
@@ -379,12 +388,15 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 		}
 	} else if dr.GetSubject().GetIdentifier() != nil {
 		ids = []*dtpb.Identifier{dr.GetSubject().GetIdentifier()}
+	} else if id := conditionalIdentifier(fhir.RefString(dr.GetSubject())); id != nil {
+		ids = []*dtpb.Identifier{id}
 	}
 	if dr.GetSubject() == nil {
 		return nil, &Error{Code: CodeNoIdentity, Path: v.Path, Msg: "report has no subject: the patient cannot be identified"}
 	}
 	var secrets []secret
 	seen := map[string]bool{}
+	unplaced := false
 	for i, id := range ids {
 		value, system := id.GetValue().GetValue(), id.GetSystem().GetValue()
 		if value == "" {
@@ -400,8 +412,13 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 			}
 		case contains(InsuranceSystems, system):
 			kind = identity.KindInsurance
-		case isMRN(id):
-			kind, issuer = identity.KindMRN, e.Performer
+		case IsMRN(p.Catalog, id):
+			var ok bool
+			if issuer, ok = MRNIssuer(p.Catalog, id, resolve, e.Performer); !ok {
+				unplaced = true
+				continue // an assigner outside the region: never filed under a guess
+			}
+			kind = identity.KindMRN
 		default:
 			continue
 		}
@@ -421,6 +438,9 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 		msg := "subject has no resident ID (" + ResidentIDSystems[0] + "), insurance number (" + InsuranceSystems[0] + ") or MRN (identifier type MR)"
 		if v.Subject == nil && dr.GetSubject().GetIdentifier() == nil {
 			msg = "subject does not resolve to a Patient in the message and carries no identifier: include the Patient resource or give subject.identifier"
+		}
+		if unplaced {
+			msg = "the subject's only identifiers are MRNs whose assigner is no institution of the region: give the assigner's identifier in " + InstitutionSystems[0] + " (its unified social credit code), or add a resident ID or insurance number"
 		}
 		return nil, &Error{Code: CodeNoIdentity, Path: path, Msg: msg}
 	}
