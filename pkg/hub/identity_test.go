@@ -140,11 +140,11 @@ func referralBundle(performer, reportID string, patientIDs []any, extra ...any) 
 	entries := []any{
 		map[string]any{"fullUrl": "urn:uuid:" + reportID + "-dr", "resource": map[string]any{
 			"resourceType": "DiagnosticReport", "status": "final",
-			"identifier": []any{map[string]any{"system": "http://his.example/report/" + performer, "value": reportID}},
-			"category":   []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}}}},
-			"code":       map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "58410-2"}}},
-			"subject":    map[string]any{"reference": "urn:uuid:" + reportID + "-p"},
-			"performer":  []any{map[string]any{"reference": "urn:uuid:" + reportID + "-o"}},
+			"identifier":        []any{map[string]any{"system": "http://his.example/report/" + performer, "value": reportID}},
+			"category":          []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}}}},
+			"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "58410-2"}}},
+			"subject":           map[string]any{"reference": "urn:uuid:" + reportID + "-p"},
+			"performer":         []any{map[string]any{"reference": "urn:uuid:" + reportID + "-o"}},
 			"effectiveDateTime": "2026-11-20T08:30:00+08:00", "issued": "2026-11-20T10:45:00+08:00",
 		}},
 		map[string]any{"fullUrl": "urn:uuid:" + reportID + "-p", "resource": map[string]any{
