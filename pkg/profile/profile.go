@@ -241,7 +241,8 @@ func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) 
 	sum := sha256.Sum256([]byte(e.NaturalKey))
 	e.ID = hex.EncodeToString(sum[:16])
 
-	// Content and results are stored as received with identity numbers masked (see redact).
+	// Content and results are stored as received with identity numbers masked (maskResource:
+	// on the decoded string values, whatever their JSON spelling).
 	// The content hash is taken over their canonical form (fhir.Canonical: equal content in any
 	// serialisation gives the same bytes), masked the same way, plus the keyed hash of every
 	// number masked in them: a plain SHA-256 of the unmasked content would let anyone holding
@@ -249,7 +250,7 @@ func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) 
 	// the few million candidates.
 	used := make([]bool, len(secrets))
 	mask := func(s string) string { return redactString(s, secrets, used) }
-	e.Resource = redact(v.Raw, secrets, used)
+	e.Resource = maskResource(v.Raw, secrets, used)
 	rep, err := canonical(dr, v.Path, mask)
 	if err != nil {
 		return nil, err
@@ -257,7 +258,7 @@ func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) 
 	var obs, img [][]byte
 	for _, r := range v.Results {
 		o := p.observation(r, performer)
-		o.Resource = redact(r.Raw, secrets, used)
+		o.Resource = maskResource(r.Raw, secrets, used)
 		c, err := canonical(r.Obs, r.Path, mask)
 		if err != nil {
 			return nil, err
@@ -267,7 +268,7 @@ func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) 
 	}
 	for _, s := range v.Imaging {
 		m := p.imaging(s)
-		m.Resource = redact(s.Raw, secrets, used)
+		m.Resource = maskResource(s.Raw, secrets, used)
 		c, err := canonical(s.Study, s.Path, mask)
 		if err != nil {
 			return nil, err
@@ -469,11 +470,8 @@ func newSecret(kind, value, masked string, hash []byte) secret {
 	return sc
 }
 
-// redact replaces every spelling of the subject's identity numbers in raw with the masked form,
-// so that no plaintext national ID or insurance number is stored: a contained Patient, a
-// logical reference (subject.identifier) or a conditional reference (Patient?identifier=…)
-// carries them inside the report and its observations. used records which secrets occurred.
-// The masked forms are plain ASCII, so the JSON stays valid.
+// redact replaces every spelling of the subject's identity numbers in one decoded value with the
+// masked form. used records which secrets occurred. The masked forms are plain ASCII.
 func redact(raw []byte, secrets []secret, used []bool) []byte {
 	out := raw
 	for i, sc := range secrets {
@@ -487,17 +485,11 @@ func redact(raw []byte, secrets []secret, used []bool) []byte {
 	return out
 }
 
-// redactString is redact for one string value of a decoded resource. The canonical form calls
-// it for every string of every resource, so it copies only a string that holds a number.
+// redactString masks one string value of a decoded resource (maskString). The canonical form
+// calls it for every string of every resource, so it copies only a string that holds a number.
 func redactString(s string, secrets []secret, used []bool) string {
-	for _, sc := range secrets {
-		for _, f := range sc.forms {
-			if strings.Contains(s, string(f)) {
-				return string(redact([]byte(s), secrets, used))
-			}
-		}
-	}
-	return s
+	m, _ := maskString(s, secrets, used)
+	return m
 }
 
 func subjectPath(v *fhir.ReportView) string {
