@@ -150,4 +150,3 @@ func TestEscapedIdentityNumbersAreNeverStoredServedLoggedOrPublished(t *testing.
 	}
 	t.Logf("checked %d log entries, %d HTTP answers, a %d-byte pg_dump", len(entries), len(paths)+1, len(out))
 }
-
