@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 )
@@ -14,7 +15,7 @@ import (
 const Channel = "mrhub_token_changed"
 
 // Listen keeps the cache true to revocations until ctx ends: it LISTENs on Channel on a
-// connection of its own and drops a token from the cache as soon as its change is announced,
+// connection of its own (opened with pool's settings, outside the pool) and drops a token from the cache as soon as its change is announced,
 // so a revocation takes effect on every hub at once. When the connection is lost, notifications
 // may be lost with it: it drops the whole cache, and reconnects with a growing delay (up to
 // the cache TTL, which bounds how long a lost notification can matter). ready, if not nil, is
@@ -49,12 +50,13 @@ func (a *Authenticator) Listen(ctx context.Context, pool *pgxpool.Pool, log *zap
 }
 
 func (a *Authenticator) listenOnce(ctx context.Context, pool *pgxpool.Pool, ready *chan<- struct{}) error {
-	conn, err := pool.Acquire(ctx)
+	// A connection of its own, with the pool's settings: it sits in LISTEN state and must not
+	// take one of the pool's connections from the requests.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
-	// The connection sits in LISTEN state: never hand it back to the pool.
-	defer func() { _ = conn.Hijack().Close(context.Background()) }()
+	defer func() { _ = conn.Close(context.Background()) }()
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func (a *Authenticator) listenOnce(ctx context.Context, pool *pgxpool.Pool, read
 		*ready = nil
 	}
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}

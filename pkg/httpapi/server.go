@@ -134,7 +134,7 @@ func New(o Options) (*Server, error) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s: no such route", r.Method, r.URL.Path))
 	})
 	public := func(r *http.Request) bool { return r.URL.Path == "/fhir/metadata" }
-	s.handler = s.protect(s.authn.Middleware(public, mux))
+	s.handler = s.protect(s.checkInput(s.authn.Middleware(public, mux)))
 	return s, nil
 }
 
