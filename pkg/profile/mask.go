@@ -18,6 +18,9 @@ func maskResource(raw []byte, secrets []secret, used []bool) []byte {
 	if len(secrets) == 0 {
 		return raw
 	}
+	if bytes.IndexByte(raw, '\\') < 0 && bytes.IndexByte(raw, '%') < 0 && !holdsForm(raw, secrets) {
+		return raw // no string can decode to a number: nothing to mask
+	}
 	var out []byte // nil until the first change
 	last := 0
 	for i := 0; i < len(raw); i++ {
