@@ -128,10 +128,11 @@ func Refile(ctx context.Context, pool *pgxpool.Pool, dec *fhir.Decoder, p *Profi
 			st.Ambiguous++
 			continue
 		}
-		var issuer string
-		var hash []byte
-		for issuer, hash = range c.targets {
+		var issuer string // the one target
+		for k := range c.targets {
+			issuer = k
 		}
+		hash := c.targets[issuer]
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			var x int64
 			err := tx.QueryRow(ctx, `SELECT patient_id FROM patient_identifiers WHERE kind = 'mrn' AND issuer = $1 AND value_hash = $2 FOR UPDATE`,
