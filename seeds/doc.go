@@ -12,6 +12,8 @@
 //   - Institution codes are unified social credit codes of public institutions ("12330299…",
 //     valid GB 32100 check character); region codes QX001-QX006 (hospitals; QX001-QX003 lead
 //     communities QXYG01-QXYG03) and QX101-QX112 (centres, four per community).
+//   - Each institution's MRN system is http://his.<region code, lower case>.example/sid/mrn
+//     (Institution.MRNSystems): an MRN in it was issued by that institution.
 //   - Local code systems are http://his.<region code, lower case>.example/lab-codes and
 //     …/exam-codes. QX003 and QX107 send LOINC (system http://loinc.org) for items that have a
 //     LOINC code, and local codes for the rest.

@@ -232,6 +232,8 @@ func build() *catalog.Region {
 		r.Institutions = append(r.Institutions, catalog.Institution{
 			Code: code, Name: in.name, NameEn: in.nameEn, Kind: in.kind, District: district,
 			Community: in.community, RegionCode: in.region,
+			// The MRN system its HIS writes (pkg/sim publishes MRNs in it).
+			MRNSystems: []string{"http://his." + strings.ToLower(in.region) + ".example/sid/mrn"},
 		})
 	}
 	for _, c := range communities {

@@ -72,6 +72,36 @@ func runRehash(ctx context.Context, args []string) error {
 	return nil
 }
 
+func runRefile(ctx context.Context, args []string) error {
+	cfg, _, err := loadConfig("refile", args, nil)
+	if err != nil {
+		return err
+	}
+	h, err := openHub(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	start := time.Now()
+	last := start
+	st, err := profile.Refile(ctx, h.Pool, fhir.NewDecoder(cfg.Location()), h.Profiler(), h.Store, func(st profile.RefileStats) {
+		if time.Since(last) >= 2*time.Second {
+			last = time.Now()
+			fmt.Printf("%6.1fs  %d report versions read\n", time.Since(start).Seconds(), st.Versions)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("refile: %w", err)
+	}
+	fmt.Printf("refile: %d report versions read in %s: %d MRNs re-filed under their issuer, %d no longer filed (assigner outside the region), %d patients linked, %d conflicts opened for review\n",
+		st.Versions, time.Since(start).Round(time.Millisecond), st.Moved, st.Dropped, st.Linked, st.Conflicts)
+	if st.NoSubject > 0 || st.Ambiguous > 0 {
+		fmt.Printf("refile: %d versions keep their patient in another entry of the message and %d MRNs were filed as one for several issuers: the stored data cannot tell their issuers; rebuild the index with `mrhub reindex` into a new database (docs/operations.md)\n",
+			st.NoSubject, st.Ambiguous)
+	}
+	return nil
+}
+
 func runReview(ctx context.Context, args []string) error {
 	if err := groupUsage("review", args); err != nil {
 		return err

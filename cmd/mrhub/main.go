@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"simulate": {"publish a synthetic workload of the seeded region", runSimulate},
 	"reindex":  {"rebuild the index from mrhub.reports.v1 (from an offset or time), optionally republish mrhub.index.v1", runReindex},
 	"rehash":   {"recompute the stored reports' content hashes under the current content rule (after an upgrade that changed it)", runRehash},
+	"refile":   {"re-file MRNs stored under the performer under the institution that issued them (after an upgrade)", runRefile},
 	"review":   {"identity review queue: `review list`, `review accept ID`, `review reject ID`", runReview},
 	"bench":    {"benchmarks: `bench ingest`, `bench query`, `bench stats`, `bench hooks`", runBench},
 	"token":    {"API tokens: `token create --role his|clinician|bureau|admin --org CODE`, `token list`, `token revoke --id N`", runToken},

@@ -11,6 +11,9 @@
 //     the public ones given to it; failures answer 401 with WWW-Authenticate. Require(roles…)
 //     answers 403 to other roles. Errors are a FHIR OperationOutcome under /fhir and
 //     {"error":{"code","message"}} elsewhere (WriteError).
-//   - Lookups are cached for Authenticator.CacheTTL (default 5 s): a revocation takes effect on
-//     every hub instance within that time.
+//   - Lookups are cached for Authenticator.CacheTTL (default 5 s). Every change of a token
+//     (revocation included) is announced by the database on the notification channel
+//     mrhub_token_changed; Authenticator.Listen drops the token from the cache when it is, so
+//     a revocation takes effect on every hub at once. A hub whose listening connection drops
+//     empties its cache and listens again; the TTL bounds what a lost notification can cost.
 package auth

@@ -34,7 +34,8 @@ func FromContext(ctx context.Context) *Principal {
 	return p
 }
 
-// Authenticator checks bearer tokens against api_tokens, caching results for CacheTTL.
+// Authenticator checks bearer tokens against api_tokens, caching results for CacheTTL. With
+// Listen running, a revocation drops the token from the cache at once.
 type Authenticator struct {
 	DB       DB
 	CacheTTL time.Duration    // 0 = DefaultCacheTTL; negative = no cache
@@ -42,10 +43,19 @@ type Authenticator struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	gen   uint64 // bumped by every drop: a lookup that started before one is not cached
 }
 
-// DefaultCacheTTL bounds how long a revoked token may still be accepted by a running hub.
+// DefaultCacheTTL bounds how long a revoked token may still be accepted by a hub whose
+// revocation listener (Listen) lost a notification.
 const DefaultCacheTTL = 5 * time.Second
+
+func (a *Authenticator) ttl() time.Duration {
+	if a.CacheTTL == 0 {
+		return DefaultCacheTTL
+	}
+	return a.CacheTTL
+}
 
 type cached struct {
 	p       *Principal // nil = rejected
@@ -65,14 +75,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 		return nil, ErrUnauthenticated
 	}
 	key := string(Hash(token))
-	ttl := a.CacheTTL
-	if ttl == 0 {
-		ttl = DefaultCacheTTL
-	}
+	ttl := a.ttl()
 	now := a.now()
+	var gen uint64
 	if ttl > 0 {
 		a.mu.Lock()
 		c, ok := a.cache[key]
+		gen = a.gen
 		a.mu.Unlock()
 		if ok && now.Before(c.expires) {
 			if c.p == nil {
@@ -101,10 +110,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Princi
 	}
 	if ttl > 0 {
 		a.mu.Lock()
-		if a.cache == nil || len(a.cache) > 100_000 {
-			a.cache = map[string]cached{}
+		if a.gen == gen { // else a revocation was announced meanwhile: the answer may be stale
+			if a.cache == nil || len(a.cache) > 100_000 {
+				a.cache = map[string]cached{}
+			}
+			a.cache[key] = cached{p: res, expires: cacheUntil}
 		}
-		a.cache[key] = cached{p: res, expires: cacheUntil}
 		a.mu.Unlock()
 	}
 	if res == nil {

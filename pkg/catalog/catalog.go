@@ -13,6 +13,7 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 type Catalog struct {
 	region  Region
 	insts   map[string]*Institution // by Code and by RegionCode
+	mrn     map[string]*Institution // by MRN system
 	items   map[string]*Item
 	std     map[[2]string]*Item  // (CodeSystem, StdCode)
 	maps    map[[3]string]*Item  // (institution Code, system, code)
@@ -48,10 +49,15 @@ func NewCatalog(r *Region) *Catalog {
 		reasons: make(map[int]*Reason, len(r.Reasons)),
 	}
 	rg := &c.region
+	c.mrn = map[string]*Institution{}
 	for i := range rg.Institutions {
 		in := &rg.Institutions[i]
+		in.MRNSystems = slices.Clone(in.MRNSystems)
 		if in.RegionCode != "" {
 			c.insts[in.RegionCode] = in
+		}
+		for _, s := range in.MRNSystems {
+			c.mrn[s] = in
 		}
 	}
 	for i := range rg.Institutions { // codes win over colliding aliases
@@ -90,6 +96,13 @@ func (c *Catalog) Region() *Region { return &c.region }
 // Institution finds an institution by its code (USCC) or its region code.
 func (c *Catalog) Institution(code string) (*Institution, bool) {
 	in, ok := c.insts[code]
+	return in, ok
+}
+
+// MRNSystem finds the institution whose patient numbers (MRN) use identifier system
+// (Institution.MRNSystems).
+func (c *Catalog) MRNSystem(system string) (*Institution, bool) {
+	in, ok := c.mrn[system]
 	return in, ok
 }
 

@@ -76,8 +76,10 @@ func smallRegion() *Region {
 			{Code: "C2", Name: "乙医共体", District: "330299", LeadCode: hospB},
 		},
 		Institutions: []Institution{
-			{Code: hospA, Name: "甲医院", Kind: KindHospital, District: "330299", Community: "C1", RegionCode: "T001"},
-			{Code: townA, Name: "甲镇卫生院", Kind: KindTownship, District: "330299", Community: "C1", RegionCode: "T101"},
+			{Code: hospA, Name: "甲医院", Kind: KindHospital, District: "330299", Community: "C1", RegionCode: "T001",
+				MRNSystems: []string{"http://his.t001.example/sid/mrn", "urn:oid:1.2.156.1"}},
+			{Code: townA, Name: "甲镇卫生院", Kind: KindTownship, District: "330299", Community: "C1", RegionCode: "T101",
+				MRNSystems: []string{"http://his.t101.example/sid/mrn"}},
 			{Code: hospB, Name: "乙医院", Kind: KindHospital, District: "330299", Community: "C2", RegionCode: "T002"},
 		},
 		Items: []Item{
@@ -137,6 +139,9 @@ func TestValidate(t *testing.T) {
 		{"duplicate map", func(r *Region) { r.CodeMaps[1].Code = "1001" }, "duplicate mapping"},
 		{"qualification backwards", func(r *Region) { r.Qualifications[0].ValidTo = day("2024-12-31") }, "is before valid_from"},
 		{"duplicate reason", func(r *Region) { r.Reasons[1].Code = 1 }, "duplicate reason code"},
+		{"MRN system of two", func(r *Region) { r.Institutions[1].MRNSystems[0] = "urn:oid:1.2.156.1" }, `is also institution`},
+		{"MRN system twice", func(r *Region) { r.Institutions[1].MRNSystems = []string{"urn:x:1", "urn:x:1"} }, "twice"},
+		{"MRN system not a URI", func(r *Region) { r.Institutions[1].MRNSystems[0] = "his mrn" }, "absolute URI"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,6 +170,24 @@ func TestQualificationJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"valid_from":"2025-13-01","valid_to":"2025-01-01"}`), &back); err == nil {
 		t.Error("bad date accepted")
+	}
+}
+
+func TestMRNSystem(t *testing.T) {
+	r := smallRegion()
+	c := NewCatalog(r)
+	r.Institutions[1].MRNSystems[0] = "http://changed.example/mrn" // the snapshot is a copy
+	for sys, want := range map[string]string{"http://his.t001.example/sid/mrn": hospA, "urn:oid:1.2.156.1": hospA,
+		"http://his.t101.example/sid/mrn": townA, "http://changed.example/mrn": "", "http://his.t002.example/sid/mrn": ""} {
+		in, ok := c.MRNSystem(sys)
+		if got := ""; ok {
+			got = in.Code
+			if got != want {
+				t.Errorf("MRNSystem(%s) = %s, want %q", sys, got, want)
+			}
+		} else if want != "" {
+			t.Errorf("MRNSystem(%s) not found, want %s", sys, want)
+		}
 	}
 }
 

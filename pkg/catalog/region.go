@@ -56,6 +56,11 @@ type Institution struct {
 	District   string `json:"district"`
 	Community  string `json:"community,omitempty"` // "" when in no community
 	RegionCode string `json:"region_code,omitempty"`
+	// MRNSystems are the identifier systems of the institution's own patient numbers (MRN), e.g.
+	// http://his.qx101.example/sid/mrn: an MRN in one of them was issued by this institution,
+	// whoever publishes the report (docs/rules.md "Who issued an identifier"). A system belongs
+	// to one institution.
+	MRNSystems []string `json:"mrn_systems,omitempty"`
 }
 
 // Item is an entry of the recognition catalogue (互认项目目录).
@@ -218,6 +223,22 @@ func (r *Region) Validate() error {
 				p.add("%s: region_code %q is also used by %q", where, in.RegionCode, other)
 			}
 			aliases[in.RegionCode] = in.Code
+		}
+	}
+	mrnSystems := map[string]string{} // system -> institution code
+	for i, in := range r.Institutions {
+		where := fmt.Sprintf("institutions[%d] %q", i, in.Code)
+		for _, sys := range in.MRNSystems {
+			switch {
+			case !validSystem(sys):
+				p.add("%s: mrn_systems entry %q must be an absolute URI without spaces (e.g. http://his.example/sid/mrn)", where, sys)
+			case mrnSystems[sys] == in.Code:
+				p.add("%s: mrn_systems lists %q twice", where, sys)
+			case mrnSystems[sys] != "":
+				p.add("%s: MRN system %q is also institution %q's; an MRN system names one institution", where, sys, mrnSystems[sys])
+			default:
+				mrnSystems[sys] = in.Code
+			}
 		}
 	}
 	for _, in := range r.Institutions {
@@ -390,6 +411,21 @@ func (p *problems) err() error {
 		msg += fmt.Sprintf("\n  … and %d more", p.extra)
 	}
 	return fmt.Errorf("%w: %d problem(s):\n  %s", ErrInvalidRegion, len(p.list)+p.extra, msg)
+}
+
+// validSystem reports whether s looks like an identifier system: a URI with a scheme ("http:",
+// "https:", "urn:") and no white space or control characters.
+func validSystem(s string) bool {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 || len(s) > 256 {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c == 0x7f || c == '|' {
+			return false
+		}
+	}
+	return true
 }
 
 func validScope(s string) bool {

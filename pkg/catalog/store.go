@@ -31,14 +31,15 @@ ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_e
 	district = EXCLUDED.district, lead_code = EXCLUDED.lead_code
 WHERE (communities.name, communities.name_en, communities.district, communities.lead_code)
 	IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.district, EXCLUDED.lead_code)`,
-	institution: `INSERT INTO institutions (code, name, name_en, kind, district, community, region_code)
-VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7)
+	institution: `INSERT INTO institutions (code, name, name_en, kind, district, community, region_code, mrn_systems)
+VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7, $8)
 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en, kind = EXCLUDED.kind,
-	district = EXCLUDED.district, community = EXCLUDED.community, region_code = EXCLUDED.region_code
+	district = EXCLUDED.district, community = EXCLUDED.community, region_code = EXCLUDED.region_code,
+	mrn_systems = EXCLUDED.mrn_systems
 WHERE (institutions.name, institutions.name_en, institutions.kind, institutions.district,
-	institutions.community, institutions.region_code)
+	institutions.community, institutions.region_code, institutions.mrn_systems)
 	IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.name_en, EXCLUDED.kind, EXCLUDED.district,
-	EXCLUDED.community, EXCLUDED.region_code)`,
+	EXCLUDED.community, EXCLUDED.region_code, EXCLUDED.mrn_systems)`,
 	item: `INSERT INTO items (code, name, name_en, kind, code_system, std_code, validity_days, price_cents, scope, department)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, name_en = EXCLUDED.name_en, kind = EXCLUDED.kind,
@@ -93,7 +94,7 @@ func upsert(ctx context.Context, db TxBeginner, r *Region) (changed int64, err e
 		b.Queue(upsertSQL.community, c.Code, c.Name, c.NameEn, c.District, c.LeadCode)
 	}
 	for _, in := range r.Institutions {
-		b.Queue(upsertSQL.institution, in.Code, in.Name, in.NameEn, in.Kind, in.District, in.Community, in.RegionCode)
+		b.Queue(upsertSQL.institution, in.Code, in.Name, in.NameEn, in.Kind, in.District, in.Community, in.RegionCode, mrnSystems(in.MRNSystems))
 	}
 	for _, it := range r.Items {
 		b.Queue(upsertSQL.item, it.Code, it.Name, it.NameEn, it.Kind, it.CodeSystem, it.StdCode,
@@ -125,6 +126,14 @@ func upsert(ctx context.Context, db TxBeginner, r *Region) (changed int64, err e
 		return 0, fmt.Errorf("upserting region: commit: %w", err)
 	}
 	return changed, nil
+}
+
+// mrnSystems is the column value of Institution.MRNSystems: never NULL.
+func mrnSystems(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // pgDate is the calendar date of t as a UTC-midnight time, which pgx encodes as that date.
@@ -164,10 +173,14 @@ func LoadRegion(ctx context.Context, q Querier) (*Region, error) {
 		return nil, err
 	}
 	if r.Institutions, err = collect(ctx, q, "institutions",
-		`SELECT code, name, name_en, kind, district, coalesce(community, ''), region_code FROM institutions ORDER BY code`,
+		`SELECT code, name, name_en, kind, district, coalesce(community, ''), region_code, mrn_systems FROM institutions ORDER BY code`,
 		func(row pgx.CollectableRow) (Institution, error) {
 			var in Institution
-			return in, row.Scan(&in.Code, &in.Name, &in.NameEn, &in.Kind, &in.District, &in.Community, &in.RegionCode)
+			err := row.Scan(&in.Code, &in.Name, &in.NameEn, &in.Kind, &in.District, &in.Community, &in.RegionCode, &in.MRNSystems)
+			if len(in.MRNSystems) == 0 {
+				in.MRNSystems = nil
+			}
+			return in, err
 		}); err != nil {
 		return nil, err
 	}

@@ -65,12 +65,14 @@ func testDB(t *testing.T) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 
-	ddl, err := os.ReadFile("../../schemas/migrations/0001_core.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.PgConn().Exec(ctx, string(ddl)).ReadAll(); err != nil {
-		t.Fatalf("applying 0001_core.sql: %v", err)
+	for _, f := range []string{"0001_core.sql", "0012_mrn_systems.sql"} { // the reference tables
+		ddl, err := os.ReadFile("../../schemas/migrations/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.PgConn().Exec(ctx, string(ddl)).ReadAll(); err != nil {
+			t.Fatalf("applying %s: %v", f, err)
+		}
 	}
 	return conn
 }

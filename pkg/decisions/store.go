@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -344,10 +343,9 @@ func (s *Store) loadForUpdate(ctx context.Context, q Querier, id string) (*store
 // patients returns the live patients holding the identifier system|value.
 func (s *Store) patients(ctx context.Context, q Querier, token string) ([]int64, error) {
 	system, value, _ := strings.Cut(token, "|")
-	kind, issuer, ok := s.identifierKind(system)
-	if !ok {
-		return nil, bad("decision.invalid", "patient", "identifier system %q is not a patient identifier system the hub knows (resident ID: %s; insurance: %s; MRN: urn:mrhub:mrn:<institution code> or http://his.<institution>.example/sid/mrn)",
-			system, profile.ResidentIDSystems[0], profile.InsuranceSystems[0])
+	kind, issuer, err := profile.LookupIdentifier(s.Catalog, system)
+	if err != nil {
+		return nil, bad("decision.invalid", "patient", "%s", err.Error())
 	}
 	rows, err := q.Query(ctx, `WITH RECURSIVE p(id) AS (
 			SELECT patient_id FROM patient_identifiers WHERE kind = $1 AND issuer = $2 AND value_hash = $3
@@ -357,33 +355,6 @@ func (s *Store) patients(ctx context.Context, q Querier, token string) ([]int64,
 		return nil, fmt.Errorf("looking up the patient identifier: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
-}
-
-func (s *Store) identifierKind(system string) (kind, issuer string, ok bool) {
-	if slices.Contains(profile.ResidentIDSystems, system) {
-		return identity.KindNationalID, "", true
-	}
-	if slices.Contains(profile.InsuranceSystems, system) {
-		return identity.KindInsurance, "", true
-	}
-	if code, ok := strings.CutPrefix(system, "urn:mrhub:mrn:"); ok {
-		if in, ok := s.Catalog.Institution(code); ok {
-			return identity.KindMRN, in.Code, true
-		}
-		return "", "", false
-	}
-	if strings.HasSuffix(system, "/mrn") {
-		if u, err := url.Parse(system); err == nil {
-			for _, part := range strings.Split(u.Hostname(), ".") {
-				for _, c := range []string{part, strings.ToUpper(part)} {
-					if in, ok := s.Catalog.Institution(c); ok {
-						return identity.KindMRN, in.Code, true
-					}
-				}
-			}
-		}
-	}
-	return "", "", false
 }
 
 func livePatient(ctx context.Context, q Querier, id int64) (int64, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,44 +16,18 @@ import (
 const (
 	maskedSystemBase = "http://mrhub.example/sid/masked/"
 	maskedExtURL     = "http://mrhub.example/fhir/StructureDefinition/identifier-masked"
-	mrnSystemPrefix  = "urn:mrhub:mrn:" // urn:mrhub:mrn:<institution code>|<MRN>
 )
 
-// identifierKind maps a patient identifier system to the hub's identifier kind and issuer:
-// resident-ID systems → nid, insurance systems → ins, MRN systems (urn:mrhub:mrn:<institution>,
-// or a system ending in /mrn whose host names an institution, e.g. http://his.<code>.example/sid/mrn)
-// → mrn issued by that institution.
+// identifierKind maps a patient identifier system to the hub's identifier kind and issuer by
+// the rule the profile files identifiers with (profile.LookupIdentifier): resident-ID systems →
+// nid, insurance systems → ins, urn:mrhub:mrn:<institution> or an MRN system the catalogue
+// registers → mrn issued by that institution. A system the hub cannot place is a bad request.
 func (s *Server) identifierKind(system string) (kind, issuer string, err error) {
-	for _, x := range profile.ResidentIDSystems {
-		if system == x {
-			return identity.KindNationalID, "", nil
-		}
+	kind, issuer, err = profile.LookupIdentifier(s.cat, system)
+	if err != nil {
+		return "", "", &badRequest{err.Error()}
 	}
-	for _, x := range profile.InsuranceSystems {
-		if system == x {
-			return identity.KindInsurance, "", nil
-		}
-	}
-	if code, ok := strings.CutPrefix(system, mrnSystemPrefix); ok {
-		if in, ok := s.cat.Institution(code); ok {
-			return identity.KindMRN, in.Code, nil
-		}
-		return "", "", badf("MRN system %q names no institution of the region", system)
-	}
-	if strings.HasSuffix(system, "/mrn") {
-		if u, err := url.Parse(system); err == nil {
-			for _, part := range strings.Split(u.Hostname(), ".") {
-				if in, ok := s.cat.Institution(part); ok {
-					return identity.KindMRN, in.Code, nil
-				}
-				if in, ok := s.cat.Institution(strings.ToUpper(part)); ok {
-					return identity.KindMRN, in.Code, nil
-				}
-			}
-		}
-	}
-	return "", "", badf("identifier system %q is not a patient identifier system the hub knows (resident ID: %s; insurance: %s; MRN: %s<institution code>)",
-		system, profile.ResidentIDSystems[0], profile.InsuranceSystems[0], mrnSystemPrefix)
+	return kind, issuer, nil
 }
 
 // patientsByIdentifier returns the live patients (after merges) holding system|value.

@@ -64,6 +64,9 @@ type Server struct {
 
 	reminders *reminderWriter
 	folder    *reminderFolder
+
+	stopListen context.CancelFunc
+	listening  chan struct{} // closed when the revocation listener has stopped
 }
 
 // New builds a Server.
@@ -107,6 +110,15 @@ func New(o Options) (*Server, error) {
 	s := &Server{opt: o, pool: o.Pool, reads: o.Reads, cat: o.Catalog, hasher: o.Hasher, log: o.Log,
 		authn: &auth.Authenticator{DB: o.Pool, CacheTTL: o.TokenCacheTTL},
 		slots: make(chan struct{}, o.MaxInFlight)}
+	if o.TokenCacheTTL >= 0 { // with a token cache, revocations announced by the database drop entries at once
+		var ctx context.Context
+		ctx, s.stopListen = context.WithCancel(context.Background())
+		s.listening = make(chan struct{})
+		go func() {
+			defer close(s.listening)
+			s.authn.Listen(ctx, o.Pool, o.Log, nil)
+		}()
+	}
 	s.reminders = newReminderWriter(o.Pool.Exec, o.Log, reminderFlushers)
 	s.folder = startReminderFolder(func(ctx context.Context) (int64, error) { return stats.FoldReminders(ctx, o.Pool) },
 		s.reminders.written.Load, o.Log, reminderFoldInterval)
@@ -133,13 +145,17 @@ func New(o Options) (*Server, error) {
 		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("%s %s: no such route", r.Method, r.URL.Path))
 	})
 	public := func(r *http.Request) bool { return r.URL.Path == "/fhir/metadata" }
-	s.handler = s.protect(s.authn.Middleware(public, mux))
+	s.handler = s.protect(s.checkInput(s.authn.Middleware(public, mux)))
 	return s, nil
 }
 
 // Close stops the server's background writer after writing whatever it holds. Call it after the
 // HTTP server has shut down (requests still arriving afterwards write their audit rows directly).
 func (s *Server) Close() error {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listening
+	}
 	s.reminders.Close()
 	s.folder.Close()
 	return nil

@@ -404,3 +404,55 @@ func TestTwoResidentIDsOnOneMRNAreReviewedNotMerged(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReferralWithAnotherInstitutionsMRNLinksAndClosesTheReview: a township centre knows a
+// patient by its MRN only; the district hospital, knowing the same person by resident ID, opens
+// a probable match on demographics. A later district report carrying the resident ID and the
+// township's MRN (assigner: the township) links the two records, as for an institution's own
+// MRN, and closes the review as accepted.
+func TestReferralWithAnotherInstitutionsMRNLinksAndClosesTheReview(t *testing.T) {
+	m := newMPI(t)
+	const township = "12330299473554337R" // QX101, community QXYG01 like hospA
+	demo := func(r testenv.Report) testenv.Report {
+		r.Name, r.Gender, r.BirthDate = "李四", "female", "1980-05-06"
+		return r
+	}
+	nid := testenv.NID(321)
+	t1, _ := m.publish(township, demo(lab(township, "T1", "", "QS-9")))
+	d1, out := m.publish(hospA, demo(lab(hospA, "D1", nid, "D-9")))
+	pt, pd := m.patientOfReport(t1[0]), m.patientOfReport(d1[0])
+	if pt.ID == pd.ID || !pt.Provisional || out.Reviews != 1 {
+		t.Fatalf("before: township patient %+v, district patient %+v, reviews %d", pt, pd, out.Reviews)
+	}
+	// The same number of another issuer is someone else: nothing links.
+	other := lab(hospA, "D2", "", "")
+	other.OtherMRNs = []testenv.MRN{{System: "http://his.elsewhere.example/sid/mrn", Value: "QS-9", Assigner: hospB}}
+	d2, _ := m.publish(hospA, other)
+	if p := m.patientOfReport(d2[0]); p.ID == pt.ID || p.ID == pd.ID {
+		t.Fatalf("HospitalB's MRN QS-9 linked to patient %d", p.ID)
+	}
+
+	ref := lab(hospA, "D3", nid, "D-9")
+	ref.OtherMRNs = []testenv.MRN{{System: "http://his.elsewhere.example/sid/mrn", Value: "QS-9", Assigner: township}}
+	d3, out := m.publish(hospA, ref)
+	if out.Merges != 1 {
+		t.Fatalf("merges = %d, want 1 (the township's provisional patient into the person)", out.Merges)
+	}
+	for _, id := range []string{t1[0], d1[0], d3[0]} {
+		if p := m.patientOfReport(id); p.ID != pd.ID {
+			t.Errorf("report %s is on patient %d, want %d", id, p.ID, pd.ID)
+		}
+	}
+	lo, hi := min(pt.ID, pd.ID), max(pt.ID, pd.ID)
+	if n := m.count(`SELECT count(*) FROM identity_reviews WHERE patient_a = $1 AND patient_b = $2 AND status = 'accepted'`, lo, hi); n != 1 {
+		t.Errorf("the probable-match review of (%d,%d) is not accepted", lo, hi)
+	}
+	if n := m.count(`SELECT count(*) FROM identity_reviews WHERE status = 'open'`); n != 0 {
+		t.Errorf("%d reviews still open", n)
+	}
+	got := m.patient(pd.ID).Identifiers
+	want := "mrn:" + township + ":"
+	if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, want) }) {
+		t.Errorf("person identifiers %v, want the township's MRN filed under %s", got, township)
+	}
+}

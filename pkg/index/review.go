@@ -131,3 +131,21 @@ func (s *Store) merge(ctx context.Context, tx pgx.Tx, from, into int64) error {
 	_, err = s.writeEvents(ctx, tx, nil, ids)
 	return err
 }
+
+// PatientsChanged queues, inside tx, a fresh index event ("patient_merge") for every current
+// report of patients, whose identifiers changed outside a batch (mrhub refile). The reports are
+// locked in id order, as for every other index event.
+func (s *Store) PatientsChanged(ctx context.Context, tx pgx.Tx, patients []int64) (int, error) {
+	if len(patients) == 0 {
+		return 0, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM reports WHERE patient_id = ANY($1) AND current ORDER BY id FOR UPDATE`, patients)
+	if err != nil {
+		return 0, fmt.Errorf("locking reports of re-identified patients: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("locking reports of re-identified patients: %w", err)
+	}
+	return s.writeEvents(ctx, tx, nil, ids)
+}

@@ -125,8 +125,9 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 		return nil, err
 	}
 	out := make([]*index.Entry, 0, len(msg.Reports))
+	orgs := &messageOrgs{msg: msg}
 	for _, v := range msg.Reports {
-		e, err := p.Report(v, source)
+		e, err := p.report(v, source, orgs)
 		if err != nil {
 			return nil, err
 		}
@@ -135,8 +136,14 @@ func (p *Profiler) Message(value []byte, source string) ([]*index.Entry, error) 
 	return out, nil
 }
 
-// Report applies the profile to one report view.
+// Report applies the profile to one report view. An MRN's assigner may reference an
+// Organization contained in the report or its subject; Message also resolves references to
+// Organizations elsewhere in the message.
 func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, error) {
+	return p.report(v, source, &messageOrgs{})
+}
+
+func (p *Profiler) report(v *fhir.ReportView, source string, orgs *messageOrgs) (*index.Entry, error) {
 	dr := v.Report
 	e := &index.Entry{Source: source, Status: fhir.Code(dr.GetStatus())}
 
@@ -153,7 +160,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	e.Performer = performer
 
 	// Patient.
-	secrets, err := p.patient(v, e)
+	secrets, err := p.patient(v, e, orgs)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +253,8 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	sum := sha256.Sum256([]byte(e.NaturalKey))
 	e.ID = hex.EncodeToString(sum[:16])
 
-	// Content and results are stored as received with identity numbers masked (see redact).
+	// Content and results are stored as received with identity numbers masked (maskResource:
+	// on the decoded string values, whatever their JSON spelling).
 	// The content hash is taken over their canonical form (fhir.Canonical: equal content in any
 	// serialisation gives the same bytes), masked the same way, plus the keyed hash of every
 	// number masked in them: a plain SHA-256 of the unmasked content would let anyone holding
@@ -254,7 +262,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	// the few million candidates.
 	used := make([]bool, len(secrets))
 	mask := func(s string) string { return redactString(s, secrets, used) }
-	e.Resource = redact(v.Raw, secrets, used)
+	e.Resource = maskResource(v.Raw, secrets, used)
 	rep, err := canonical(dr, v.Path, mask)
 	if err != nil {
 		return nil, err
@@ -262,7 +270,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	var obs, img [][]byte
 	for _, r := range v.Results {
 		o := p.observation(r, performer)
-		o.Resource = redact(r.Raw, secrets, used)
+		o.Resource = maskResource(r.Raw, secrets, used)
 		c, err := canonical(r.Obs, r.Path, mask)
 		if err != nil {
 			return nil, err
@@ -272,7 +280,7 @@ func (p *Profiler) Report(v *fhir.ReportView, source string) (*index.Entry, erro
 	}
 	for _, s := range v.Imaging {
 		m := p.imaging(s)
-		m.Resource = redact(s.Raw, secrets, used)
+		m.Resource = maskResource(s.Raw, secrets, used)
 		c, err := canonical(s.Study, s.Path, mask)
 		if err != nil {
 			return nil, err
@@ -359,11 +367,13 @@ func (p *Profiler) institution(ids []*dtpb.Identifier) (string, bool) {
 }
 
 // patient fills e.Patient from the subject.
-func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error) {
+func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry, orgs *messageOrgs) ([]secret, error) {
 	dr := v.Report
 	path := v.Path + ".subject"
 	var ids []*dtpb.Identifier
+	resolve := orgs.resolver(dr)
 	if v.Subject != nil {
+		resolve = orgs.resolver(v.Subject, dr)
 		pt := v.Subject
 		ids = pt.GetIdentifier()
 		if names := pt.GetName(); len(names) > 0 {
@@ -391,12 +401,15 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 		}
 	} else if dr.GetSubject().GetIdentifier() != nil {
 		ids = []*dtpb.Identifier{dr.GetSubject().GetIdentifier()}
+	} else if id := conditionalIdentifier(fhir.RefString(dr.GetSubject())); id != nil {
+		ids = []*dtpb.Identifier{id}
 	}
 	if dr.GetSubject() == nil {
 		return nil, &Error{Code: CodeNoIdentity, Path: v.Path, Msg: "report has no subject: the patient cannot be identified"}
 	}
 	var secrets []secret
 	seen := map[string]bool{}
+	unplaced := false
 	for i, id := range ids {
 		value, system := id.GetValue().GetValue(), id.GetSystem().GetValue()
 		if value == "" {
@@ -412,8 +425,13 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 			}
 		case contains(InsuranceSystems, system):
 			kind = identity.KindInsurance
-		case isMRN(id):
-			kind, issuer = identity.KindMRN, e.Performer
+		case IsMRN(p.Catalog, id):
+			var ok bool
+			if issuer, ok = MRNIssuer(p.Catalog, id, resolve, e.Performer); !ok {
+				unplaced = true
+				continue // an assigner outside the region: never filed under a guess
+			}
+			kind = identity.KindMRN
 		default:
 			continue
 		}
@@ -433,6 +451,9 @@ func (p *Profiler) patient(v *fhir.ReportView, e *index.Entry) ([]secret, error)
 		msg := "subject has no resident ID (" + ResidentIDSystems[0] + "), insurance number (" + InsuranceSystems[0] + ") or MRN (identifier type MR)"
 		if v.Subject == nil && dr.GetSubject().GetIdentifier() == nil {
 			msg = "subject does not resolve to a Patient in the message and carries no identifier: include the Patient resource or give subject.identifier"
+		}
+		if unplaced {
+			msg = "the subject's only identifiers are MRNs whose assigner is no institution of the region: give the assigner's identifier in " + InstitutionSystems[0] + " (its unified social credit code), or add a resident ID or insurance number"
 		}
 		return nil, &Error{Code: CodeNoIdentity, Path: path, Msg: msg}
 	}
@@ -461,11 +482,8 @@ func newSecret(kind, value, masked string, hash []byte) secret {
 	return sc
 }
 
-// redact replaces every spelling of the subject's identity numbers in raw with the masked form,
-// so that no plaintext national ID or insurance number is stored: a contained Patient, a
-// logical reference (subject.identifier) or a conditional reference (Patient?identifier=…)
-// carries them inside the report and its observations. used records which secrets occurred.
-// The masked forms are plain ASCII, so the JSON stays valid.
+// redact replaces every spelling of the subject's identity numbers in one decoded value with the
+// masked form. used records which secrets occurred. The masked forms are plain ASCII.
 func redact(raw []byte, secrets []secret, used []bool) []byte {
 	out := raw
 	for i, sc := range secrets {
@@ -479,17 +497,11 @@ func redact(raw []byte, secrets []secret, used []bool) []byte {
 	return out
 }
 
-// redactString is redact for one string value of a decoded resource. The canonical form calls
-// it for every string of every resource, so it copies only a string that holds a number.
+// redactString masks one string value of a decoded resource (maskString). The canonical form
+// calls it for every string of every resource, so it copies only a string that holds a number.
 func redactString(s string, secrets []secret, used []bool) string {
-	for _, sc := range secrets {
-		for _, f := range sc.forms {
-			if strings.Contains(s, string(f)) {
-				return string(redact([]byte(s), secrets, used))
-			}
-		}
-	}
-	return s
+	m, _ := maskString(s, secrets, used)
+	return m
 }
 
 func subjectPath(v *fhir.ReportView) string {

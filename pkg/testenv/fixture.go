@@ -25,6 +25,7 @@ type Report struct {
 	Status      string // default final
 	NID         string // resident ID ("" = none)
 	MRN         string
+	OtherMRNs   []MRN // patient numbers of other institutions the subject also carries
 	Name        string
 	Gender      string
 	BirthDate   string
@@ -37,6 +38,10 @@ type Report struct {
 	Values      []float64 // one Observation each (default 8 values)
 	Note        string    // goes into conclusion, to change content
 }
+
+// MRN is a patient number in system, issued by Assigner (an institution code sent as
+// Identifier.assigner.identifier in the USCC system; "" = no assigner).
+type MRN struct{ System, Value, Assigner string }
 
 // NID returns a valid synthetic resident ID for seq.
 func NID(seq int) string {
@@ -68,6 +73,15 @@ func (r Report) JSON() []byte {
 		pid = append(pid, map[string]any{
 			"type":   map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}}},
 			"system": "http://his." + r.Performer + ".example/sid/mrn", "value": r.MRN})
+	}
+	for _, m := range r.OtherMRNs {
+		id := map[string]any{
+			"type":   map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}}},
+			"system": m.System, "value": m.Value}
+		if m.Assigner != "" {
+			id["assigner"] = map[string]any{"identifier": map[string]any{"system": "https://mrhub.example/sid/uscc", "value": m.Assigner}}
+		}
+		pid = append(pid, id)
 	}
 	patient := map[string]any{"resourceType": "Patient"}
 	if len(pid) > 0 {
