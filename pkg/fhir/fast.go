@@ -151,11 +151,29 @@ func (d *fastDecoder) object(m protoreflect.Message, mi *msgInfo, dots int, vali
 					r.i++
 					r.ws()
 				}
+				if np := fi.elem.newPrim; np != nil {
+					// A common primitive: made directly, then appended (cheaper than AppendMutable).
+					c := np()
+					if !d.value(c, fi.elem, nil, dots+1, validate) {
+						return false
+					}
+					l.Append(protoreflect.ValueOfMessage(c))
+					continue
+				}
 				if !d.value(l.AppendMutable().Message(), fi.elem, fi.refTypes, dots+1, validate) {
 					return false
 				}
 			}
 		default:
+			if mk := fi.elem.newPrim; mk != nil && np == 0 {
+				// A common primitive, its "_name" not seen before it: made directly, then set.
+				c := mk()
+				if !d.value(c, fi.elem, nil, dots+1, validate) {
+					return false
+				}
+				m.Set(fi.fd, protoreflect.ValueOfMessage(c))
+				continue
+			}
 			if !d.value(m.Mutable(fi.fd).Message(), fi.elem, fi.refTypes, dots+1, validate) {
 				return false
 			}

@@ -79,6 +79,9 @@ type msgInfo struct {
 
 	// extInfo reads the object of a primitive's "_name" key: id and extension only.
 	extInfo *msgInfo
+	// newPrim allocates a primitive of a common R4 type directly (nil for the others, which
+	// are made through protobuf reflection).
+	newPrim func() protoreflect.Message
 }
 
 type resEntry struct {
@@ -284,6 +287,7 @@ func (ts *tableSet) primitive(mi *msgInfo) {
 			}
 		}
 	}
+	mi.newPrim = newPrimitiveFunc(d.FullName())
 	switch mi.prim {
 	case primOID, primUUID:
 		if re, _ := proto.GetExtension(d.Options(), apb.E_ValueRegex).(string); re != "" {
@@ -306,4 +310,34 @@ func (ts *tableSet) primitive(mi *msgInfo) {
 			}
 		}
 	}
+}
+
+// newPrimitiveFunc returns an allocator of the R4 primitive named, for the common types.
+func newPrimitiveFunc(name protoreflect.FullName) func() protoreflect.Message {
+	for _, c := range []struct {
+		m  proto.Message
+		fn func() protoreflect.Message
+	}{
+		{&dtpb.String{}, func() protoreflect.Message { return (&dtpb.String{}).ProtoReflect() }},
+		{&dtpb.Code{}, func() protoreflect.Message { return (&dtpb.Code{}).ProtoReflect() }},
+		{&dtpb.Uri{}, func() protoreflect.Message { return (&dtpb.Uri{}).ProtoReflect() }},
+		{&dtpb.Id{}, func() protoreflect.Message { return (&dtpb.Id{}).ProtoReflect() }},
+		{&dtpb.Markdown{}, func() protoreflect.Message { return (&dtpb.Markdown{}).ProtoReflect() }},
+		{&dtpb.Canonical{}, func() protoreflect.Message { return (&dtpb.Canonical{}).ProtoReflect() }},
+		{&dtpb.Url{}, func() protoreflect.Message { return (&dtpb.Url{}).ProtoReflect() }},
+		{&dtpb.Xhtml{}, func() protoreflect.Message { return (&dtpb.Xhtml{}).ProtoReflect() }},
+		{&dtpb.DateTime{}, func() protoreflect.Message { return (&dtpb.DateTime{}).ProtoReflect() }},
+		{&dtpb.Instant{}, func() protoreflect.Message { return (&dtpb.Instant{}).ProtoReflect() }},
+		{&dtpb.Date{}, func() protoreflect.Message { return (&dtpb.Date{}).ProtoReflect() }},
+		{&dtpb.Decimal{}, func() protoreflect.Message { return (&dtpb.Decimal{}).ProtoReflect() }},
+		{&dtpb.Boolean{}, func() protoreflect.Message { return (&dtpb.Boolean{}).ProtoReflect() }},
+		{&dtpb.Integer{}, func() protoreflect.Message { return (&dtpb.Integer{}).ProtoReflect() }},
+		{&dtpb.PositiveInt{}, func() protoreflect.Message { return (&dtpb.PositiveInt{}).ProtoReflect() }},
+		{&dtpb.UnsignedInt{}, func() protoreflect.Message { return (&dtpb.UnsignedInt{}).ProtoReflect() }},
+	} {
+		if c.m.ProtoReflect().Descriptor().FullName() == name {
+			return c.fn
+		}
+	}
+	return nil
 }
