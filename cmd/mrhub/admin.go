@@ -13,7 +13,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/mrhub/mrhub/pkg/config"
-	"github.com/mrhub/mrhub/pkg/fhir"
 	"github.com/mrhub/mrhub/pkg/hub"
 	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/replay"
@@ -46,8 +45,11 @@ func runReindex(ctx context.Context, args []string) error {
 	return replay.Run(ctx, h, o)
 }
 
-func runRehash(ctx context.Context, args []string) error {
-	cfg, _, err := loadConfig("rehash", args, nil)
+// runOnStoredReports runs one of the commands that rework the stored reports (rehash, refile):
+// it loads the command's configuration, opens the hub, and gives fn the hub and a progress
+// printer that writes at most every two seconds, prefixed with the time since the start.
+func runOnStoredReports(ctx context.Context, name string, args []string, fn func(h *hub.Hub, progress func(format string, a ...any)) error) error {
+	cfg, _, err := loadConfig(name, args, nil)
 	if err != nil {
 		return err
 	}
@@ -58,48 +60,46 @@ func runRehash(ctx context.Context, args []string) error {
 	defer h.Close()
 	start := time.Now()
 	last := start
-	st, err := profile.Rehash(ctx, h.Pool, fhir.NewDecoder(cfg.Location()), func(st profile.RehashStats) {
+	return fn(h, func(format string, a ...any) {
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			fmt.Printf("%6.1fs  %d reports read, %d rehashed\n", time.Since(start).Seconds(), st.Reports, st.Rehashed)
+			fmt.Printf("%6.1fs  "+format+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("rehash: %w", err)
-	}
-	fmt.Printf("rehash: %d reports read in %s: %d rehashed, %d unchanged, %d withdrawn kept as they were\n",
-		st.Reports, time.Since(start).Round(time.Millisecond), st.Rehashed, st.Unchanged, st.Skipped)
-	return nil
+}
+
+func runRehash(ctx context.Context, args []string) error {
+	start := time.Now()
+	return runOnStoredReports(ctx, "rehash", args, func(h *hub.Hub, progress func(string, ...any)) error {
+		st, err := profile.Rehash(ctx, h.Pool, h.Decoder, func(st profile.RehashStats) {
+			progress("%d reports read, %d rehashed", st.Reports, st.Rehashed)
+		})
+		if err != nil {
+			return fmt.Errorf("rehash: %w", err)
+		}
+		fmt.Printf("rehash: %d reports read in %s: %d rehashed, %d unchanged, %d withdrawn kept as they were\n",
+			st.Reports, time.Since(start).Round(time.Millisecond), st.Rehashed, st.Unchanged, st.Skipped)
+		return nil
+	})
 }
 
 func runRefile(ctx context.Context, args []string) error {
-	cfg, _, err := loadConfig("refile", args, nil)
-	if err != nil {
-		return err
-	}
-	h, err := openHub(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
 	start := time.Now()
-	last := start
-	st, err := profile.Refile(ctx, h.Pool, fhir.NewDecoder(cfg.Location()), h.Profiler(), h.Store, func(st profile.RefileStats) {
-		if time.Since(last) >= 2*time.Second {
-			last = time.Now()
-			fmt.Printf("%6.1fs  %d report versions read\n", time.Since(start).Seconds(), st.Versions)
+	return runOnStoredReports(ctx, "refile", args, func(h *hub.Hub, progress func(string, ...any)) error {
+		st, err := profile.Refile(ctx, h.Pool, h.Decoder, h.Profiler(), h.Store, func(st profile.RefileStats) {
+			progress("%d report versions read", st.Versions)
+		})
+		if err != nil {
+			return fmt.Errorf("refile: %w", err)
 		}
+		fmt.Printf("refile: %d report versions read in %s: %d MRNs re-filed under their issuer, %d no longer filed (assigner outside the region), %d patients linked, %d conflicts opened for review\n",
+			st.Versions, time.Since(start).Round(time.Millisecond), st.Moved, st.Dropped, st.Linked, st.Conflicts)
+		if st.NoSubject > 0 || st.Ambiguous > 0 {
+			fmt.Printf("refile: %d versions keep their patient in another entry of the message and %d MRNs were filed as one for several issuers: the stored data cannot tell their issuers; rebuild the index with `mrhub reindex` into a new database (docs/operations.md)\n",
+				st.NoSubject, st.Ambiguous)
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("refile: %w", err)
-	}
-	fmt.Printf("refile: %d report versions read in %s: %d MRNs re-filed under their issuer, %d no longer filed (assigner outside the region), %d patients linked, %d conflicts opened for review\n",
-		st.Versions, time.Since(start).Round(time.Millisecond), st.Moved, st.Dropped, st.Linked, st.Conflicts)
-	if st.NoSubject > 0 || st.Ambiguous > 0 {
-		fmt.Printf("refile: %d versions keep their patient in another entry of the message and %d MRNs were filed as one for several issuers: the stored data cannot tell their issuers; rebuild the index with `mrhub reindex` into a new database (docs/operations.md)\n",
-			st.NoSubject, st.Ambiguous)
-	}
-	return nil
 }
 
 func runReview(ctx context.Context, args []string) error {

@@ -25,14 +25,9 @@ type order struct {
 func (s *Service) call(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
-	def, ok := s.def(r.PathValue("id"))
-	if !ok {
-		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no CDS service %q: GET /cds-services lists them", r.PathValue("id")))
-		return
-	}
 	var req Request
-	if err := readJSON(r, &req, "CDS Hooks request"); err != nil {
-		s.fail(w, r, err)
+	def, ok := s.serviceAndBody(w, r, &req, "CDS Hooks request")
+	if !ok {
 		return
 	}
 	oc, err := s.checkRequest(def, &req)

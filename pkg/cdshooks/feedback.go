@@ -36,14 +36,9 @@ func DecisionID(card, outcome string) string { return "cds." + strings.ToLower(c
 func (s *Service) feedback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
-	def, ok := s.def(r.PathValue("id"))
-	if !ok {
-		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no CDS service %q: GET /cds-services lists them", r.PathValue("id")))
-		return
-	}
 	var req FeedbackRequest
-	if err := readJSON(r, &req, "CDS Hooks feedback"); err != nil {
-		s.fail(w, r, err)
+	def, ok := s.serviceAndBody(w, r, &req, "CDS Hooks feedback")
+	if !ok {
 		return
 	}
 	at, err := s.checkFeedback(&req)

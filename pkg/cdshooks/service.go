@@ -225,6 +225,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // readJSON decodes the request body into v: 413 over the limit, 400 for anything but one JSON
 // object of v's shape.
+// serviceAndBody finds the service the path names and reads the JSON body into v, answering
+// 404 or 400 itself when it cannot.
+func (s *Service) serviceAndBody(w http.ResponseWriter, r *http.Request, v any, what string) (ServiceDef, bool) {
+	def, ok := s.def(r.PathValue("id"))
+	if !ok {
+		auth.WriteError(w, r, http.StatusNotFound, "not_found", fmt.Sprintf("no CDS service %q: GET /cds-services lists them", r.PathValue("id")))
+		return def, false
+	}
+	if err := readJSON(r, v, what); err != nil {
+		s.fail(w, r, err)
+		return def, false
+	}
+	return def, true
+}
+
 func readJSON(r *http.Request, v any, what string) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -101,7 +101,9 @@ type lexed struct {
 	prec                 Precision
 	year, month, day     int
 	hour, min, sec, nsec int
-	hasZone              bool
+	fracDigits           int  // digits of the fraction of a second as written
+	hasZone              bool // a zone was given: "Z" (utc) or an offset
+	utc                  bool // the zone was written "Z"
 	zoneSec              int
 }
 
@@ -157,6 +159,7 @@ func lexDateLenient(b []byte, withTime, needTime, zoneOptional bool) (l lexed, o
 		if j == 1 {
 			return l, false
 		}
+		l.fracDigits = j - 1
 		frac := b[1:j]
 		scale := 100000000
 		for i, c := range frac {
@@ -172,7 +175,7 @@ func lexDateLenient(b []byte, withTime, needTime, zoneOptional bool) (l lexed, o
 	case len(b) == 0:
 		return l, zoneOptional
 	case len(b) == 1 && b[0] == 'Z':
-		l.hasZone = true
+		l.hasZone, l.utc = true, true
 		return l, true
 	case len(b) == 6 && (b[0] == '+' || b[0] == '-') && b[3] == ':':
 		h, ok1 := digits(b[1:], 2)

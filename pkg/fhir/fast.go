@@ -709,99 +709,15 @@ func (d *fastDecoder) dateTime(m protoreflect.Message, mi *msgInfo, s string) bo
 	return true
 }
 
-// strictDate holds the fields of a date or dateTime lexed by lexStrict.
-type strictDate struct {
-	prec                 Precision
-	year, month, day     int
-	hour, min, sec, nsec int
-	fracDigits           int
-	utc                  bool
-	zoneSec              int
-}
-
 // lexStrict lexes the common forms of a FHIR date/dateTime/instant that
 // both the library's regular expressions and time.Parse accept: years 1000
-// to 9999, real calendar days, seconds 00–59, zones Z or ±hh:mm within
-// R4's range. Other spellings (valid or not) are left to the library.
-func lexStrict(s string) (l strictDate, ok bool) {
-	b := s
-	if len(b) < 4 {
+// to 9999, real calendar days, seconds 00–59, a zone (Z or ±hh:mm within
+// R4's range) whenever a time is given. Other spellings (valid or not) are
+// left to the library.
+func lexStrict(s string) (lexed, bool) {
+	l, ok := lexDateLenient([]byte(s), true, false, false)
+	if !ok || l.year < 1000 || l.prec == PrecisionSecond && l.sec > 59 {
 		return l, false
 	}
-	if l.year, ok = digits([]byte(b[:4]), 4); !ok || l.year < 1000 {
-		return l, false
-	}
-	l.prec = PrecisionYear
-	if len(b) == 4 {
-		return l, true
-	}
-	if len(b) < 7 || b[4] != '-' {
-		return l, false
-	}
-	if l.month, ok = digits([]byte(b[5:7]), 2); !ok || l.month < 1 || l.month > 12 {
-		return l, false
-	}
-	l.prec = PrecisionMonth
-	if len(b) == 7 {
-		return l, true
-	}
-	if len(b) < 10 || b[7] != '-' {
-		return l, false
-	}
-	if l.day, ok = digits([]byte(b[8:10]), 2); !ok || l.day < 1 || l.day > daysIn(l.year, l.month) {
-		return l, false
-	}
-	l.prec = PrecisionDay
-	if len(b) == 10 {
-		return l, true
-	}
-	b = b[10:]
-	if len(b) < 9 || b[0] != 'T' || b[3] != ':' || b[6] != ':' {
-		return l, false
-	}
-	var ok1, ok2, ok3 bool
-	l.hour, ok1 = digits([]byte(b[1:3]), 2)
-	l.min, ok2 = digits([]byte(b[4:6]), 2)
-	l.sec, ok3 = digits([]byte(b[7:9]), 2)
-	if !ok1 || !ok2 || !ok3 || l.hour > 23 || l.min > 59 || l.sec > 59 {
-		return l, false
-	}
-	l.prec = PrecisionSecond
-	b = b[9:]
-	if len(b) > 0 && b[0] == '.' {
-		j := 1
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		if j == 1 {
-			return l, false
-		}
-		l.fracDigits = j - 1
-		scale := 100000000
-		for i, c := range b[1:j] {
-			if i >= 9 {
-				break
-			}
-			l.nsec += int(c-'0') * scale
-			scale /= 10
-		}
-		b = b[j:]
-	}
-	switch {
-	case b == "Z":
-		l.utc = true
-		return l, true
-	case len(b) == 6 && (b[0] == '+' || b[0] == '-') && b[3] == ':':
-		h, ok1 := digits([]byte(b[1:3]), 2)
-		mm, ok2 := digits([]byte(b[4:6]), 2)
-		if !ok1 || !ok2 || mm > 59 || h > 14 || h == 14 && mm != 0 {
-			return l, false
-		}
-		l.zoneSec = h*3600 + mm*60
-		if b[0] == '-' {
-			l.zoneSec = -l.zoneSec
-		}
-		return l, true
-	}
-	return l, false
+	return l, true
 }
