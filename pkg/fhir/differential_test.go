@@ -42,7 +42,7 @@ func differential(d *Decoder, data []byte) diffResult {
 		return res
 	}
 	fcr, fok := fastDecode(data, d.loc)
-	lcr, lerr := d.library(data)
+	lcr, lerr := d.slow(data) // the library, and the hub's rule beyond it (no empty bound code)
 	res.fastOK, res.libOK = fok, lerr == nil
 	if fok && lerr == nil {
 		res.equal = proto.Equal(fcr, lcr)

@@ -428,9 +428,12 @@ func (d *fastDecoder) primitive(m protoreflect.Message, mi *msgInfo, validate bo
 				return false
 			}
 		}
-		if n != 0 {
-			m.Set(mi.value, protoreflect.ValueOfEnum(n))
+		if n == 0 {
+			// The library takes "" as the enum's zero, which it cannot write back; the hub
+			// refuses it (Decoder.unmarshal), so the one-pass decoder leaves it to that path.
+			return false
 		}
+		m.Set(mi.value, protoreflect.ValueOfEnum(n))
 		return true
 	case primDate, primDateTime, primInstant:
 		return d.dateTime(m, mi, s)

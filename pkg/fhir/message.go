@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
@@ -229,7 +231,19 @@ func (d *Decoder) unmarshal(data []byte) (*bcrpb.ContainedResource, *Error) {
 		}
 		d.fallback.Add(1)
 	}
-	return d.library(data)
+	return d.slow(data)
+}
+
+// slow decodes with the library and applies the hub's one rule beyond it (emptyCode).
+func (d *Decoder) slow(data []byte) (*bcrpb.ContainedResource, *Error) {
+	cr, err := d.library(data)
+	if err != nil {
+		return nil, err
+	}
+	if e := emptyCode(cr.ProtoReflect(), ""); e != nil {
+		return nil, e
+	}
+	return cr, nil
 }
 
 // library runs the library's validating decoder on preflighted data.
@@ -332,4 +346,66 @@ func fieldMessages(res proto.Message, name protoreflect.Name) []proto.Message {
 		out[i] = l.Get(i).Message().Interface()
 	}
 	return out
+}
+
+// emptyCode finds, below m (a ContainedResource or an element; path is the hub's FHIR path of
+// m), a code bound to a value set that is present but empty ("status": ""). The library decodes
+// it as the enum's zero value and its marshaller then leaves the element out, so that the
+// stored resource would not say what was sent; R4 codes have at least one character. The hub
+// refuses it (CodeInvalid). The one-pass decoder never accepts such a code, so only messages the
+// library decoded are walked.
+func emptyCode(m protoreflect.Message, path string) *Error {
+	ts := tables()
+	var found *Error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		md := fd.Message()
+		if md == nil {
+			return true
+		}
+		p := path
+		switch {
+		case fd.ContainingOneof() != nil && md.Name() != "" && ts.root.resources[string(md.Name())].fd == fd:
+			// the resource in a ContainedResource: the hub's path has no type step
+			if p == "" {
+				p = string(md.Name())
+			}
+		default:
+			p = joinPath(path, fd.JSONName())
+		}
+		check := func(x protoreflect.Message, p string) bool {
+			if mi := ts.infos[x.Descriptor().FullName()]; mi != nil && mi.prim == primEnumCode {
+				if x.Get(mi.value).Enum() == 0 && !primitiveEmptyExt(x, mi) {
+					found = &Error{Code: CodeInvalid, Path: p, Msg: "empty code: a code R4 binds to a value set has at least one character"}
+					return false
+				}
+				return true
+			}
+			if a, ok := x.Interface().(*anypb.Any); ok {
+				cr := &bcrpb.ContainedResource{}
+				if a.UnmarshalTo(cr) == nil {
+					found = emptyCode(cr.ProtoReflect(), p)
+				}
+				return found == nil
+			}
+			found = emptyCode(x, p)
+			return found == nil
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				if !check(l.Get(i).Message(), p+"["+strconv.Itoa(i)+"]") {
+					return false
+				}
+			}
+			return true
+		}
+		return check(v.Message(), p)
+	})
+	return found
+}
+
+// primitiveEmptyExt reports whether a code holds extensions only (its "_name" without a value),
+// which the library writes back.
+func primitiveEmptyExt(p protoreflect.Message, mi *msgInfo) bool {
+	return mi.extField != nil && p.Get(mi.extField).List().Len() > 0
 }

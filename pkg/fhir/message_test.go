@@ -41,6 +41,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate nested element", dr + `,"subject":{"reference":"Patient/1","reference":"Patient/2"}}`, fhir.CodeInvalid, "DiagnosticReport.subject.reference"},
 		{"deep nesting", dr + `,"extension":[` + strings.Repeat(`{"url":"u","extension":[`, 300) + `{"url":"u","valueCode":"c"}` + strings.Repeat(`]}`, 300) + `]}`, fhir.CodeInvalid, ""},
 		{"missing resourceType", `{"status":"final"}`, fhir.CodeResourceType, ""},
+		{"empty bound code", `{"resourceType":"DiagnosticReport","status":"","code":{"text":"x"}}`, fhir.CodeInvalid, "DiagnosticReport.status"},
+		{"empty bound code in entry", bundle(ent("", dr+`}`), ent("", `{"resourceType":"Observation","status":"","code":{"text":"x"}}`)), fhir.CodeInvalid, "Bundle.entry[1].resource.status"},
 		{"unknown root type", `{"resourceType":"Foo"}`, fhir.CodeResourceType, ""},
 		{"non-report root", `{"resourceType":"Patient","id":"p"}`, fhir.CodeResourceType, ""},
 		// The library's validation, mapped onto our codes and paths.
