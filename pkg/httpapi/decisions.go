@@ -153,42 +153,17 @@ func (s *Server) getDecision(w http.ResponseWriter, r *http.Request) {
 // names); an admin sees the region.
 func (s *Server) recognitionStats(w http.ResponseWriter, r *http.Request) {
 	p := auth.FromContext(r.Context())
-	vals := r.URL.Query()
-	for k := range vals {
-		switch k {
-		case "from", "to", "by", "format":
-		default:
-			s.fail(w, r, badf("parameter %q is not supported (from, to, by, format)", k))
-			return
-		}
+	vals, asCSV, ok := s.statsParams(w, r)
+	if !ok {
+		return
 	}
 	q, err := stats.ParseQuery(vals.Get("from"), vals.Get("to"), vals["by"])
 	if err != nil {
 		s.fail(w, r, badf("%s", strings.TrimPrefix(err.Error(), stats.ErrInvalid.Error()+": ")))
 		return
 	}
-	asCSV := false
-	switch vals.Get("format") {
-	case "csv":
-		asCSV = true
-	case "json":
-	case "":
-		asCSV = acceptsCSV(r.Header.Get("Accept"))
-	default:
-		s.fail(w, r, badf("format=%q: want json or csv", vals.Get("format")))
-		return
-	}
 	if p.Role == auth.RoleBureau {
-		district := p.Org
-		if in, ok := s.cat.Institution(p.Org); ok {
-			district = in.District
-		}
-		q.Institutions = []string{}
-		for _, in := range s.cat.Region().Institutions {
-			if in.District == district {
-				q.Institutions = append(q.Institutions, in.Code)
-			}
-		}
+		q.Institutions = s.districtOf(p.Org)
 	}
 	// Count every reminder committed before this request (they reach the rollup in folds).
 	if _, err := stats.FoldReminders(r.Context(), s.pool); err != nil {
