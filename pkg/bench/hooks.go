@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/mrhub/mrhub/pkg/auth"
-	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/cdshooks"
 	"github.com/mrhub/mrhub/pkg/config"
 	"github.com/mrhub/mrhub/pkg/db"
@@ -27,7 +26,6 @@ import (
 	"github.com/mrhub/mrhub/pkg/index"
 	"github.com/mrhub/mrhub/pkg/profile"
 	"github.com/mrhub/mrhub/pkg/testenv"
-	"github.com/mrhub/mrhub/seeds"
 )
 
 // The ordered items of the hooks benchmark: HospitalB's local codes of blood routine (JY001,
@@ -66,22 +64,11 @@ func Hooks(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer db.DropDatabase(context.Background(), dsn) //nolint:errcheck
-	pool, err := db.Open(ctx, dsn, 8)
+	pool, _, cat, err := openSeeded(ctx, dsn, 8)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	region, err := seeds.Region()
-	if err != nil {
-		return err
-	}
-	if err := catalog.Upsert(ctx, pool, region); err != nil {
-		return err
-	}
-	cat := catalog.NewCatalog(region)
 	hasher, err := identity.NewHasher([]byte("mrhub-bench-hooks-key|" + u.Path))
 	if err != nil {
 		return err

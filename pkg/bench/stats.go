@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mrhub/mrhub/pkg/catalog"
 	"github.com/mrhub/mrhub/pkg/config"
@@ -59,22 +60,11 @@ func StatsCommand(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		fmt.Fprintln(out, "database:", db.Redact(dsn))
 	}
-	pool, err := db.Open(ctx, dsn, 4)
+	pool, region, cat, err := openSeeded(ctx, dsn, 4)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	region, err := seeds.Region()
-	if err != nil {
-		return err
-	}
-	if err := catalog.Upsert(ctx, pool, region); err != nil {
-		return err
-	}
-	cat := catalog.NewCatalog(region)
 
 	// ---- load
 	start := time.Now()
@@ -205,3 +195,25 @@ func (d *decisionRows) Next() bool {
 
 func (d *decisionRows) Values() ([]any, error) { return d.row, nil }
 func (d *decisionRows) Err() error             { return nil }
+
+// openSeeded opens dsn with conns connections, applies the migrations and loads the synthetic
+// region's catalogue, as every benchmark's throw-away database needs. The caller closes the pool.
+func openSeeded(ctx context.Context, dsn string, conns int32) (*pgxpool.Pool, *catalog.Region, *catalog.Catalog, error) {
+	pool, err := db.Open(ctx, dsn, conns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	region, err := seeds.Region()
+	if err == nil {
+		err = catalog.Upsert(ctx, pool, region)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return pool, region, catalog.NewCatalog(region), nil
+}
