@@ -112,7 +112,7 @@ func TestDifferentialDecoder(t *testing.T) {
 	if len(items) == 0 {
 		t.Fatal("no inputs")
 	}
-	zones := []*NewDecoderZone{{"UTC", nil}, {"Asia/Shanghai", mustZone(t, "Asia/Shanghai")}, {"fixed -03:30", time.FixedZone("X", -(3*3600 + 1800))}}
+	zones := []*namedZone{{"UTC", nil}, {"Asia/Shanghai", mustZone(t, "Asia/Shanghai")}, {"fixed -03:30", time.FixedZone("X", -(3*3600 + 1800))}}
 	var st diffStats
 	rng := rand.New(rand.NewPCG(20261204, 1))
 	mutations := 24
@@ -155,7 +155,7 @@ func TestDifferentialDecoder(t *testing.T) {
 // decoders disagree or the one-pass decoder falls back (go test ./pkg/fhir -args -diffdump DIR).
 var diffDump = flag.String("diffdump", "", "write the mutated inputs the decoders disagree on, or that fall back, to this folder")
 
-type NewDecoderZone struct {
+type namedZone struct {
 	name string
 	loc  *time.Location
 }

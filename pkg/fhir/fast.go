@@ -107,9 +107,6 @@ func (d *fastDecoder) object(m protoreflect.Message, mi *msgInfo, dots int, vali
 		}
 		switch {
 		case fi.sub != nil:
-			if fi.ext {
-				return false
-			}
 			cm := m.Mutable(fi.fd).Message()
 			if w := cm.WhichOneof(fi.sub.ContainingOneof()); w != nil && w != fi.sub {
 				return false

@@ -83,10 +83,8 @@ type UnresolvedRef struct {
 // unmarshaller. Times given without a zone are read in the Decoder's zone.
 // A Decoder is safe for concurrent use.
 type Decoder struct {
-	u   *jsonformat.Unmarshaller
-	loc *time.Location
-	// noFast sends every message to the library (the differential test's oracle).
-	noFast   bool
+	u        *jsonformat.Unmarshaller
+	loc      *time.Location
 	fast     atomic.Int64
 	fallback atomic.Int64
 }
@@ -224,13 +222,11 @@ func (d *Decoder) Decode(data []byte) (proto.Message, error) {
 // unmarshal decodes preflighted data: in one pass when the fast decoder
 // accepts it, else with the library, whose verdict and error stand.
 func (d *Decoder) unmarshal(data []byte) (*bcrpb.ContainedResource, *Error) {
-	if !d.noFast {
-		if cr, ok := fastDecode(data, d.loc); ok {
-			d.fast.Add(1)
-			return cr, nil
-		}
-		d.fallback.Add(1)
+	if cr, ok := fastDecode(data, d.loc); ok {
+		d.fast.Add(1)
+		return cr, nil
 	}
+	d.fallback.Add(1)
 	return d.slow(data)
 }
 
